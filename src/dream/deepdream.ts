@@ -1,0 +1,161 @@
+import { UserError } from '../errors.js';
+import { add, ascend, createImage, crop, resize, roll, subtract, type RgbImage } from './image.js';
+import type { Objective } from './objectives.js';
+import { randomShift, seededRandom } from './random.js';
+import type { GradientRunner } from './runner.js';
+import { tileGrid } from './tiles.js';
+
+export interface DreamSettings {
+  /** Scales in the pyramid (1 = no pyramid). */
+  octaves: number;
+  /** Size ratio between neighbouring octaves. */
+  octaveScale: number;
+  /** Gradient steps per octave. */
+  iterations: number;
+  /** Normalised step size: about this many grey levels per pixel per step. */
+  step: number;
+  /** Maximum random roll per step, in pixels (wraps around). */
+  jitter: number;
+  /** Largest tile side the network sees at once; bounds memory for big frames. */
+  tile: number;
+  /** Seed of the jitter sequence: the same seed on the same backend gives the same image. */
+  seed: number;
+}
+
+/** Google's original notebook: GoogLeNet inception_4c/output, 4 octaves of 1.4, 10 steps of 1.5, jitter 32. */
+export const DEFAULT_DREAM: DreamSettings = {
+  octaves: 4,
+  octaveScale: 1.4,
+  iterations: 10,
+  step: 1.5,
+  jitter: 32,
+  tile: 512,
+  seed: 0,
+};
+
+/** Context around each tile, in pixels: enough that tile borders dream like the interior. */
+const TILE_MARGIN = 32;
+/** Octaves below this size see almost nothing through GoogLeNet's 16-32 px strides. */
+const MIN_OCTAVE_SIDE = 40;
+
+export function validateSettings(s: DreamSettings): void {
+  const check = (ok: boolean, what: string): void => {
+    if (!ok) throw new UserError(what);
+  };
+  check(Number.isInteger(s.octaves) && s.octaves >= 1 && s.octaves <= 12, `--octaves must be an integer from 1 to 12 (got ${s.octaves})`);
+  check(s.octaveScale > 1 && s.octaveScale <= 4, `--octave-scale must be above 1 and at most 4 (got ${s.octaveScale})`);
+  check(Number.isInteger(s.iterations) && s.iterations >= 0 && s.iterations <= 10000, `--iterations must be an integer from 0 to 10000 (got ${s.iterations})`);
+  check(Number.isFinite(s.step) && s.step > 0 && s.step <= 100, `--step must be above 0 and at most 100 (got ${s.step})`);
+  check(Number.isInteger(s.jitter) && s.jitter >= 0 && s.jitter <= 1024, `--jitter must be an integer from 0 to 1024 (got ${s.jitter})`);
+  check(Number.isInteger(s.tile) && s.tile >= 64 && s.tile <= 4096, `--tile must be an integer from 64 to 4096 (got ${s.tile})`);
+  check(Number.isInteger(s.seed) && s.seed >= 0, `--seed must be a non-negative integer (got ${s.seed})`);
+}
+
+function tilesFor(runner: GradientRunner, width: number, height: number, tile: number) {
+  return tileGrid(width, height, { maxTile: tile, margin: TILE_MARGIN, minTiles: runner.parallelism });
+}
+
+/**
+ * The gradient of the objective for the whole image, computed tile by tile (in parallel when the
+ * runner has workers) after a random roll, then rolled back.
+ */
+async function jitteredGradient(
+  runner: GradientRunner,
+  x: RgbImage,
+  objective: Objective,
+  tile: number,
+  dx: number,
+  dy: number,
+): Promise<Float32Array> {
+  const rolled = dx === 0 && dy === 0 ? x : roll(x, dx, dy);
+  const tiles = tilesFor(runner, x.width, x.height, tile);
+  const area = x.width * x.height;
+  const results = await runner.gradients(
+    tiles.map((t) => ({
+      image: crop(rolled, t.view.x, t.view.y, t.view.width, t.view.height),
+      weight: (t.core.width * t.core.height) / area,
+    })),
+    objective,
+  );
+  const grad = new Float32Array(x.data.length);
+  tiles.forEach((t, i) => {
+    // Keep each tile's core; its margin only gave the core context.
+    const g = results[i]!.grad;
+    const ox = t.core.x - t.view.x;
+    const oy = t.core.y - t.view.y;
+    for (let r = 0; r < t.core.height; r++) {
+      const src = ((oy + r) * t.view.width + ox) * 3;
+      grad.set(g.subarray(src, src + t.core.width * 3), ((t.core.y + r) * x.width + t.core.x) * 3);
+    }
+  });
+  return dx === 0 && dy === 0 ? grad : roll(createImage(x.width, x.height, grad), -dx, -dy).data;
+}
+
+/** The objective's value over a whole image (tiled like the gradient, so any size fits). */
+export async function objectiveValue(runner: GradientRunner, image: RgbImage, objective: Objective, tile = DEFAULT_DREAM.tile): Promise<number> {
+  const tiles = tilesFor(runner, image.width, image.height, tile);
+  const area = image.width * image.height;
+  const values = await runner.values(
+    tiles.map((t) => ({
+      image: crop(image, t.view.x, t.view.y, t.view.width, t.view.height),
+      weight: (t.core.width * t.core.height) / area,
+    })),
+    objective,
+  );
+  return values.reduce((a, b) => a + b, 0);
+}
+
+export interface DreamProgress {
+  octave: number;
+  octaves: number;
+  iteration: number;
+  iterations: number;
+}
+
+/** Sizes of the octave pyramid, smallest first, never below MIN_OCTAVE_SIDE. */
+export function octaveSizes(width: number, height: number, octaves: number, scale: number): Array<[number, number]> {
+  const sizes: Array<[number, number]> = [[width, height]];
+  for (let i = 1; i < octaves; i++) {
+    const [w, h] = sizes[0]!;
+    const nw = Math.round(w / scale);
+    const nh = Math.round(h / scale);
+    if (Math.min(nw, nh) < MIN_OCTAVE_SIDE) break;
+    sizes.unshift([nw, nh]);
+  }
+  return sizes;
+}
+
+/**
+ * DeepDream on one image: from the smallest octave up, add the detail dreamed so far (upscaled)
+ * to that octave's base, then take `iterations` normalised gradient-ascent steps with random roll
+ * jitter; the detail carried upwards is what the steps added.
+ */
+export async function dream(
+  runner: GradientRunner,
+  image: RgbImage,
+  objective: Objective,
+  settings: DreamSettings = DEFAULT_DREAM,
+  onProgress?: (p: DreamProgress) => void,
+): Promise<RgbImage> {
+  validateSettings(settings);
+  const random = seededRandom(settings.seed);
+  const sizes = octaveSizes(image.width, image.height, settings.octaves, settings.octaveScale);
+  const bases = sizes.map(([w, h]) => resize(image, w, h));
+  let detail: RgbImage | undefined;
+  let x = image;
+  for (let o = 0; o < bases.length; o++) {
+    const base = bases[o]!;
+    x = detail ? add(base, resize(detail, base.width, base.height)) : createImage(base.width, base.height, base.data.slice());
+    for (let i = 0; i < settings.iterations; i++) {
+      const jx = Math.min(settings.jitter, base.width - 1);
+      const jy = Math.min(settings.jitter, base.height - 1);
+      const dx = randomShift(random, jx);
+      const dy = randomShift(random, jy);
+      const grad = await jitteredGradient(runner, x, objective, settings.tile, dx, dy);
+      ascend(x.data, grad, settings.step);
+      onProgress?.({ octave: o + 1, octaves: bases.length, iteration: i + 1, iterations: settings.iterations });
+    }
+    detail = subtract(x, base);
+  }
+  return x;
+}

@@ -1,0 +1,103 @@
+import * as tf from '@tensorflow/tfjs-core';
+// tfjs-core's Node build ships no gradient functions; the union package's Node bundle registers
+// them all (its dist/*.js ES files cannot be imported by Node directly).
+import '@tensorflow/tfjs';
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
+import { UserError } from '../errors.js';
+
+/** What the user may ask for with `--backend`. */
+export type BackendRequest = 'auto' | 'wasm' | 'cpu' | 'tensorflow';
+/** What actually runs. */
+export type BackendName = 'wasm' | 'cpu' | 'tensorflow';
+
+export const BACKEND_REQUESTS: readonly BackendRequest[] = ['auto', 'wasm', 'cpu', 'tensorflow'];
+
+const require = createRequire(import.meta.url);
+
+/**
+ * tfjs-node(-gpu) are optional: they need libtensorflow downloaded at install time, which the
+ * embedded default must not depend on. When one is installed, importing it registers the
+ * 'tensorflow' backend (the GPU build first, since it is the faster of the two).
+ */
+async function loadTensorflowBackend(): Promise<boolean> {
+  for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
+    try {
+      require.resolve(pkg);
+    } catch {
+      continue;
+    }
+    try {
+      await import(pkg);
+      return tf.findBackendFactory('tensorflow') !== null;
+    } catch {
+      // Installed but its native library is missing or broken: fall through to wasm.
+    }
+  }
+  return false;
+}
+
+let wasmRegistered = false;
+async function loadWasmBackend(): Promise<boolean> {
+  try {
+    if (!wasmRegistered) {
+      const wasm = await import('@tensorflow/tfjs-backend-wasm');
+      // In Node the .wasm files sit beside the package's entry file; point the loader at them.
+      wasm.setWasmPaths(dirname(require.resolve('@tensorflow/tfjs-backend-wasm')) + '/');
+      wasmRegistered = true;
+    }
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function loadCpuBackend(): Promise<boolean> {
+  try {
+    await import('@tensorflow/tfjs-backend-cpu');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function activate(name: BackendName): Promise<boolean> {
+  try {
+    const ok = await tf.setBackend(name);
+    if (ok) await tf.ready();
+    return ok;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Select and initialise the tensor backend. `auto` prefers tfjs-node(-gpu) when it loads, else
+ * wasm (SIMD, the embedded default), else the pure-JS cpu backend.
+ */
+export async function initBackend(request: BackendRequest = 'auto'): Promise<BackendName> {
+  if (!BACKEND_REQUESTS.includes(request)) {
+    throw new UserError(`unknown backend "${String(request)}": use one of ${BACKEND_REQUESTS.join(', ')}`);
+  }
+  const current = tf.getBackend() as BackendName | undefined;
+  if (request !== 'auto' && current === request) return request;
+  if (request === 'tensorflow' || request === 'auto') {
+    if ((await loadTensorflowBackend()) && (await activate('tensorflow'))) return 'tensorflow';
+    if (request === 'tensorflow') {
+      throw new UserError(
+        'backend "tensorflow" needs @tensorflow/tfjs-node-gpu or @tensorflow/tfjs-node installed (npm install @tensorflow/tfjs-node-gpu); use --backend wasm otherwise',
+      );
+    }
+  }
+  if (request === 'wasm' || request === 'auto') {
+    if ((await loadWasmBackend()) && (await activate('wasm'))) return 'wasm';
+    if (request === 'wasm') throw new UserError('the wasm backend failed to initialise; try --backend cpu');
+  }
+  if ((await loadCpuBackend()) && (await activate('cpu'))) return 'cpu';
+  throw new UserError('no tensor backend could be initialised');
+}
+
+/** The backend currently active (after initBackend). */
+export function activeBackend(): BackendName {
+  return tf.getBackend() as BackendName;
+}
