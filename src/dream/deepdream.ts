@@ -105,6 +105,22 @@ export async function objectiveValue(runner: GradientRunner, image: RgbImage, ob
   return values.reduce((a, b) => a + b, 0);
 }
 
+/**
+ * Dream gain (DESIGN.md): objective(output) / objective(input) for the configured objective at
+ * the working resolution. Undefined when the input gives the objective nothing to amplify.
+ */
+export async function dreamGain(
+  runner: GradientRunner,
+  input: RgbImage,
+  output: RgbImage,
+  objective: Objective,
+  tile = DEFAULT_DREAM.tile,
+): Promise<number | undefined> {
+  const before = await objectiveValue(runner, input, objective, tile);
+  const after = await objectiveValue(runner, output, objective, tile);
+  return before > 0 ? after / before : undefined;
+}
+
 export interface DreamProgress {
   octave: number;
   octaves: number;

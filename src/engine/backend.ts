@@ -62,12 +62,21 @@ async function loadCpuBackend(): Promise<boolean> {
 }
 
 async function activate(name: BackendName): Promise<boolean> {
+  // The Emscripten glue of the wasm backend installs process-wide 'uncaughtException' and
+  // 'unhandledRejection' handlers that rethrow (printing a megabyte of minified source). Errors are
+  // the CLI's business: remove whatever the backend added.
+  const events: NodeJS.Signals[] = ['uncaughtException', 'unhandledRejection'] as unknown as NodeJS.Signals[];
+  const before = events.map((e) => new Set<unknown>(process.listeners(e)));
   try {
     const ok = await tf.setBackend(name);
     if (ok) await tf.ready();
     return ok;
   } catch {
     return false;
+  } finally {
+    events.forEach((e, i) => {
+      for (const l of process.listeners(e)) if (!before[i]!.has(l)) process.removeListener(e, l);
+    });
   }
 }
 
@@ -79,6 +88,8 @@ export async function initBackend(request: BackendRequest = 'auto'): Promise<Bac
   if (!BACKEND_REQUESTS.includes(request)) {
     throw new UserError(`unknown backend "${String(request)}": use one of ${BACKEND_REQUESTS.join(', ')}`);
   }
+  // Production mode: no debug checks, and no console advice to install tfjs-node on every start.
+  tf.env().set('PROD', true);
   const current = tf.getBackend() as BackendName | undefined;
   if (request !== 'auto' && current === request) return request;
   if (request === 'tensorflow' || request === 'auto') {

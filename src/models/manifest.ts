@@ -80,6 +80,8 @@ export interface ModelManifest {
   /** Class names file under models/, one per line in output order. */
   labels: string;
   defaultLayer: string;
+  /** Layers worth comparing side by side (dreamflow layers --gallery). */
+  galleryLayers: string[];
   files: WeightFile[];
   layers: LayerSpec[];
 }

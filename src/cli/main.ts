@@ -1,0 +1,58 @@
+import { UserError } from '../errors.js';
+import { WorkerTaskError } from '../engine/workerPool.js';
+
+const HELP = `dreamflow — DeepDream for stills, video files, live streams and 360 VR
+
+Commands:
+  image IN -o OUT      dream a picture
+  layers               list a model's layers, or render a --gallery of them
+  models list|pull     show or download model weights
+  help COMMAND         options of a command
+
+Run "dreamflow COMMAND --help" for the options of each command.`;
+
+type Command = (args: string[]) => Promise<void>;
+
+/** Commands load lazily, so `dreamflow layers` never pays for ffmpeg or the server. */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  image: async () => (await import('./image.js')).imageCommand,
+  layers: async () => (await import('./layers.js')).layersCommand,
+  models: async () => (await import('./models.js')).modelsCommand,
+};
+
+/** Run the CLI; returns the exit code. User mistakes print one line, never a stack. */
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || (name === 'help' && rest.length === 0)) {
+    console.log(HELP);
+    return 0;
+  }
+  if (name === '--version') {
+    console.log('dreamflow 0.1.0');
+    return 0;
+  }
+  const target = name === 'help' ? rest[0]! : name;
+  const load = COMMANDS[target];
+  if (!load) {
+    process.stderr.write(`dreamflow: unknown command "${target}" (commands: ${Object.keys(COMMANDS).join(', ')})\n`);
+    return 2;
+  }
+  try {
+    await (await load())(name === 'help' ? ['--help'] : rest);
+    return 0;
+  } catch (err) {
+    return reportError(err);
+  }
+}
+
+export function reportError(err: unknown): number {
+  if (err instanceof UserError || (err instanceof WorkerTaskError && err.userError)) {
+    process.stderr.write(`dreamflow: ${err.message}\n`);
+    return err instanceof UserError ? err.exitCode : 2;
+  }
+  const e = err instanceof Error ? err : new Error(String(err));
+  process.stderr.write(`dreamflow: internal error: ${e.message}\n`);
+  if (process.env.DREAMFLOW_DEBUG) process.stderr.write(`${e.stack}\n`);
+  else process.stderr.write('dreamflow: set DREAMFLOW_DEBUG=1 for details\n');
+  return 1;
+}
