@@ -142,7 +142,9 @@ export async function createRunner(opts: RunnerOptions = {}): Promise<GradientRu
     onProgress: opts.quiet ? undefined : progressPrinter(`downloading ${manifest.name}`),
   });
   const workers = opts.workers ?? defaultWorkers(backend);
-  const gradientMode = opts.gradientMode ?? 'custom';
+  // The custom gradient pays off where forward convolution is fast (wasm: 3x, see bench); the
+  // pure-JS cpu backend's fused convolution is slower than its own plain ops.
+  const gradientMode = opts.gradientMode ?? (backend === 'cpu' ? 'autodiff' : 'custom');
   if (workers <= 0) {
     return new LocalRunner(backend, manifest, await Network.load(manifest, dir, gradientMode));
   }

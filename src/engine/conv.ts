@@ -10,8 +10,9 @@ export interface ConvParams {
   pad: number;
   relu: boolean;
   /**
-   * The kernel rotated 180° with in/out swapped, [kh, kw, out, in]: the filter of the forward
-   * convolution that computes the input gradient. Built once per layer, on first use.
+   * The filter of the forward convolution that computes the input gradient, built once per layer
+   * on first use: the kernel rotated 180° with in/out swapped, [kh, kw, out, in], for stride 1;
+   * the sub-pixel phase filter (see phaseFilter) for larger strides.
    */
   backFilter?: tf.Tensor4D;
 }
@@ -29,59 +30,79 @@ export function rotatedFilter(filter: tf.Tensor4D): tf.Tensor4D {
   return tf.tidy(() => tf.reverse(tf.transpose(filter, [0, 1, 3, 2]), [0, 1]) as tf.Tensor4D);
 }
 
-/** Insert (stride − 1) zeros between neighbouring pixels: the transpose of a strided sampling. */
-function dilate(x: tf.Tensor4D, stride: number): tf.Tensor4D {
-  const [n, h, w, c] = x.shape;
-  // Along width: [n,h,w,1,c] padded to [n,h,w,s,c], flattened to [n,h,w*s,c], cut the tail zeros.
-  const w2 = (w - 1) * stride + 1;
-  let y: tf.Tensor = tf.pad(tf.reshape(x, [n, h, w, 1, c]), [[0, 0], [0, 0], [0, 0], [0, stride - 1], [0, 0]]);
-  y = tf.slice(tf.reshape(y, [n, h, w * stride, c]), [0, 0, 0, 0], [n, h, w2, c]);
-  y = tf.pad(tf.reshape(y, [n, h, 1, w2, c]), [[0, 0], [0, 0], [0, stride - 1], [0, 0], [0, 0]]);
-  return tf.slice(tf.reshape(y, [n, h * stride, w2, c]), [0, 0, 0, 0], [n, (h - 1) * stride + 1, w2, c]) as tf.Tensor4D;
+/**
+ * The strided input gradient as ONE stride-1 convolution plus depthToSpace ("sub-pixel" form).
+ * With i + pad = s·q + r, the input gradient is dx[s·q + r − pad] = Σ_m dy[q − m]·W[r + s·m]:
+ * for each phase r a small stride-1 convolution with every s-th kernel tap. Stacking the s²
+ * phases as output channels makes a single forward convolution of dy with a ⌈k/s⌉-sized kernel
+ * (s²·in outputs), whose depthToSpace is the gradient. Compared with convolving a zero-dilated
+ * dy, this does s² fewer multiply-adds and gives the convolution s² times more output channels,
+ * which XNNPACK runs far more efficiently (GoogLeNet's conv1 has only 3 input channels).
+ */
+export function phaseFilter(filter: tf.Tensor4D, stride: number): tf.Tensor4D {
+  const [kh, kw, cin, cout] = filter.shape;
+  const mh = Math.ceil(kh / stride);
+  const mw = Math.ceil(kw / stride);
+  const w = filter.dataSync();
+  const outC = stride * stride * cin;
+  // Layout [mh, mw, cout, s·s·cin], flipped in (mh, mw) so that it is a correlation.
+  const g = new Float32Array(mh * mw * cout * outC);
+  for (let my = 0; my < mh; my++) {
+    for (let mx = 0; mx < mw; mx++) {
+      for (let ry = 0; ry < stride; ry++) {
+        for (let rx = 0; rx < stride; rx++) {
+          const ty = ry + stride * my;
+          const tx = rx + stride * mx;
+          if (ty >= kh || tx >= kw) continue;
+          for (let c = 0; c < cin; c++) {
+            const oc = (ry * stride + rx) * cin + c;
+            for (let o = 0; o < cout; o++) {
+              g[(((mh - 1 - my) * mw + (mw - 1 - mx)) * cout + o) * outC + oc] = w[((ty * kw + tx) * cin + c) * cout + o]!;
+            }
+          }
+        }
+      }
+    }
+  }
+  return tf.tensor4d(g, [mh, mw, cout, outC]);
 }
 
 /**
- * dL/dx of y = conv(x, W, stride, pad) for an input of size (inH, inW): a stride-1 forward
- * convolution of the (dilated) output gradient with the rotated kernel, padded so the result has
- * exactly the input's size. Derivation: dx[i] = Σ_k dy'[i + p − k]·W[k] with dy' the dilated dy,
- * i.e. a correlation with the flipped kernel after padding dy' by (k−1−p) in front.
+ * dL/dx of y = conv(x, W, stride, pad) for an input of size (inH, inW), as forward convolutions
+ * only. Stride 1: a correlation of dy with the rotated kernel, padded by (k−1−pad) so the result
+ * has the input's size. Stride s: the sub-pixel form of `phaseFilter`.
  */
 export function convInputGradient(
   dy: tf.Tensor4D,
-  backFilter: tf.Tensor4D,
+  back: tf.Tensor4D,
   stride: number,
   pad: number,
   inH: number,
   inW: number,
 ): tf.Tensor4D {
   return tf.tidy(() => {
-    const [kh, kw] = backFilter.shape;
-    let g = stride > 1 ? dilate(dy, stride) : dy;
-    const before = (k: number) => k - 1 - pad;
-    const after = (k: number, inSize: number, len: number) => inSize + k - 1 - before(k) - len;
-    let top = before(kh);
-    let left = before(kw);
-    let bottom = after(kh, inH, g.shape[1]);
-    let right = after(kw, inW, g.shape[2]);
-    // Negative padding means the forward pass ignored trailing input rows: crop instead.
-    if (top < 0 || left < 0) {
-      g = tf.slice(g, [0, Math.max(0, -top), Math.max(0, -left), 0]);
-      top = Math.max(0, top);
-      left = Math.max(0, left);
+    const [kh, kw] = back.shape;
+    if (stride === 1) {
+      const padding: [[number, number], [number, number], [number, number], [number, number]] = [
+        [0, 0],
+        [kh - 1 - pad, inH - dy.shape[1] + pad],
+        [kw - 1 - pad, inW - dy.shape[2] + pad],
+        [0, 0],
+      ];
+      return tf.conv2d(dy, back, 1, padding.every(([a, b]) => a === 0 && b === 0) ? 'valid' : padding);
     }
-    if (bottom < 0 || right < 0) {
-      g = tf.slice(g, [0, 0, 0, 0], [-1, g.shape[1] + Math.min(0, bottom), g.shape[2] + Math.min(0, right), -1]);
-      bottom = Math.max(0, bottom);
-      right = Math.max(0, right);
-    }
-    const padding: [[number, number], [number, number], [number, number], [number, number]] = [
+    // `back` is the phase filter here: [mh, mw, cout, s·s·cin].
+    const [, ho, wo] = dy.shape;
+    const qh = Math.ceil((inH + pad) / stride);
+    const qw = Math.ceil((inW + pad) / stride);
+    const padded = tf.pad(dy, [
       [0, 0],
-      [top, bottom],
-      [left, right],
+      [kh - 1, Math.max(0, qh - ho)],
+      [kw - 1, Math.max(0, qw - wo)],
       [0, 0],
-    ];
-    const samePad = top === 0 && bottom === 0 && left === 0 && right === 0;
-    return tf.conv2d(g, backFilter, 1, samePad ? 'valid' : padding);
+    ]);
+    const phases = tf.slice(tf.conv2d(padded as tf.Tensor4D, back, 1, 'valid'), [0, 0, 0, 0], [-1, qh, qw, -1]);
+    return tf.slice(tf.depthToSpace(phases as tf.Tensor4D, stride), [0, pad, pad, 0], [-1, inH, inW, -1]) as tf.Tensor4D;
   });
 }
 
@@ -107,7 +128,7 @@ export function convCustom(x: tf.Tensor4D, p: ConvParams): tf.Tensor4D {
     return {
       value: y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        p.backFilter ??= tf.keep(rotatedFilter(p.filter));
+        p.backFilter ??= tf.keep(p.stride === 1 ? rotatedFilter(p.filter) : phaseFilter(p.filter, p.stride));
         // ReLU's gradient: pass dy only where the output is positive.
         const g = p.relu ? tf.mul(dy, tf.step(saved[0]!)) : dy;
         return convInputGradient(g as tf.Tensor4D, p.backFilter, p.stride, p.pad, inH, inW);

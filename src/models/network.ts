@@ -132,7 +132,10 @@ export class Network {
 
   /** Class probabilities for an RGB image resized by the caller to the network's input size. */
   classify(rgb: tf.Tensor4D): Float32Array {
-    return tf.tidy(() => this.forward(rgb, ['prob'])[0]!.dataSync() as Float32Array);
+    const prob = tf.tidy(() => this.forward(rgb, ['prob'])[0]!);
+    const values = prob.dataSync() as Float32Array;
+    prob.dispose();
+    return values;
   }
 
   dispose(): void {

@@ -92,8 +92,9 @@ export async function downloadWeights(
   await rm(temp, { recursive: true, force: true });
   try {
     const queue = [...manifest.files];
+    let failed = false;
     const fetchOne = async (): Promise<void> => {
-      for (let f = queue.shift(); f; f = queue.shift()) {
+      for (let f = queue.shift(); f && !failed; f = queue.shift()) {
         // The published layout keeps each model under its own folder, like ../shared/weights.
         const url = new URL(`${manifest.name}/${f.path}`, base).toString();
         let body: Uint8Array;
@@ -114,7 +115,17 @@ export async function downloadWeights(
         opts.onProgress?.(done, total);
       }
     };
-    await Promise.all(Array.from({ length: 4 }, fetchOne));
+    // Four downloads at a time; the first failure stops the others before the cleanup below.
+    const results = await Promise.allSettled(
+      Array.from({ length: 4 }, () =>
+        fetchOne().catch((err: unknown) => {
+          failed = true;
+          throw err;
+        }),
+      ),
+    );
+    const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failure) throw failure.reason;
     await mkdir(dirname(target), { recursive: true });
     if (existsSync(target)) await rm(target, { recursive: true, force: true });
     await rename(temp, target);

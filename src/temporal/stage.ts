@@ -1,0 +1,143 @@
+import { DEFAULT_DREAM, dream, type DreamSettings } from '../dream/deepdream.js';
+import { createImage, fromBytes, toBytes, type RgbImage } from '../dream/image.js';
+import type { Objective } from '../dream/objectives.js';
+import type { GradientRunner } from '../dream/runner.js';
+import { computeFlowPair, consistencyMask, isSceneCut, warp, type FlowField } from '../flow/index.js';
+import type { Frame, Stage } from '../pipeline/types.js';
+import { carryResidual, residualOf, rms } from './carry.js';
+
+export interface TemporalSettings {
+  /** Full dream for the first frame and the first frame after a scene cut. */
+  dream: DreamSettings;
+  /** Steps per octave for a frame that starts from the carried dream. */
+  frameIterations: number;
+  /** Share of the previous frame's (warped) dream carried onto the new frame, 0-1. */
+  blend: number;
+  /** false: the naive baseline, every frame dreamed from scratch (flickers; for comparison). */
+  flow: boolean;
+  /** Width the optical flow is estimated at. */
+  flowMaxWidth: number;
+  /** Horizontal wrap-around for 360° panoramas (flow, warping and occlusion all wrap). */
+  wrapX: boolean;
+}
+
+/**
+ * Defaults, measured on a real panning clip (bench/video.ts, README): two steps per octave on the
+ * carried dream and a carry of 0.9 keep the flicker ratio near 10 while the dream gain stays
+ * above 3; more steps deepen the dream and flicker more.
+ */
+export const DEFAULT_TEMPORAL: TemporalSettings = {
+  dream: DEFAULT_DREAM,
+  frameIterations: 2,
+  blend: 0.9,
+  flow: true,
+  flowMaxWidth: 256,
+  wrapX: false,
+};
+
+/** What the stage knows about the frame it just produced (for progress, metrics and tests). */
+export interface FrameReport {
+  index: number;
+  /** The frame started from scratch: first frame, scene cut, or --no-flow. */
+  fresh: boolean;
+  sceneCut: boolean;
+  /** RMS of dream − input after this frame (grey levels). */
+  residualRms: number;
+  /** Forward and backward flow between the previous input and this one (when computed). */
+  flow?: { forward: FlowField; backward: FlowField };
+}
+
+/** What must survive a restart to continue exactly where a run stopped. */
+export interface TemporalState {
+  index: number;
+  width: number;
+  height: number;
+  previousInput: Uint8Array;
+  previousDream: Float32Array;
+  referenceRms: number;
+}
+
+/**
+ * The video stage of DESIGN.md: for each frame, carry the previous dream along the optical flow
+ * (masked where the flow is not trustworthy), then dream a few steps. The result keeps its
+ * hallucinations attached to the scene instead of re-rolling them every frame.
+ */
+export class TemporalDreamStage implements Stage {
+  private previousInput: Frame | undefined;
+  private previousDream: RgbImage | undefined;
+  /** Residual RMS of the last fresh frame: the carried residual is never allowed to exceed it. */
+  private referenceRms = 0;
+  lastReport: FrameReport | undefined;
+
+  constructor(
+    private readonly runner: GradientRunner,
+    private objective: Objective,
+    private settings: TemporalSettings = DEFAULT_TEMPORAL,
+  ) {}
+
+  /** Change settings between frames (live controls, the adaptive controller). */
+  update(changes: { objective?: Objective; settings?: Partial<TemporalSettings> }): void {
+    if (changes.objective) this.objective = changes.objective;
+    if (changes.settings) this.settings = { ...this.settings, ...changes.settings };
+  }
+
+  get current(): TemporalSettings {
+    return this.settings;
+  }
+
+  /** Forget the previous frame (e.g. the working size changed): the next frame starts fresh. */
+  reset(): void {
+    this.previousInput = undefined;
+    this.previousDream = undefined;
+  }
+
+  async process(frame: Frame): Promise<Frame> {
+    const s = this.settings;
+    const input = fromBytes(frame.width, frame.height, frame.data);
+    // Every frame has its own jitter sequence, so a resumed run repeats an uninterrupted one.
+    const seed = (s.dream.seed + frame.index * 7919) >>> 0;
+    const prev = this.previousInput;
+    const sameSize = prev !== undefined && prev.width === frame.width && prev.height === frame.height;
+    const sceneCut = sameSize && s.flow && isSceneCut(prev, frame);
+    const carry = s.flow && sameSize && !sceneCut && this.previousDream !== undefined;
+
+    let start = input;
+    let flow: FrameReport['flow'];
+    if (carry) {
+      flow = await computeFlowPair(prev, frame, { maxWidth: s.flowMaxWidth });
+      // flow.backward maps this frame's pixels to where they were: bring the old dream here.
+      const mask = consistencyMask(flow.backward, flow.forward, { wrapX: s.wrapX });
+      const residual = residualOf(this.previousDream!, fromBytes(prev.width, prev.height, prev.data));
+      const warped = warp(residual, frame.width, frame.height, 3, flow.backward, { wrapX: s.wrapX });
+      start = carryResidual(input, warped, mask, s.blend, this.referenceRms);
+    }
+    const settings: DreamSettings = carry
+      ? { ...s.dream, iterations: s.frameIterations, seed }
+      : { ...s.dream, seed };
+    const dreamed = await dream(this.runner, start, this.objective, settings);
+    const residualRms = rms(residualOf(dreamed, input));
+    if (!carry) this.referenceRms = residualRms;
+    this.previousInput = frame;
+    this.previousDream = dreamed;
+    this.lastReport = { index: frame.index, fresh: !carry, sceneCut, residualRms, ...(flow ? { flow } : {}) };
+    return { ...frame, data: toBytes(dreamed) };
+  }
+
+  snapshot(): TemporalState | undefined {
+    if (!this.previousInput || !this.previousDream) return undefined;
+    return {
+      index: this.previousInput.index,
+      width: this.previousInput.width,
+      height: this.previousInput.height,
+      previousInput: this.previousInput.data,
+      previousDream: this.previousDream.data,
+      referenceRms: this.referenceRms,
+    };
+  }
+
+  restore(state: TemporalState): void {
+    this.previousInput = { index: state.index, ptsSeconds: 0, width: state.width, height: state.height, data: state.previousInput };
+    this.previousDream = createImage(state.width, state.height, state.previousDream);
+    this.referenceRms = state.referenceRms;
+  }
+}
