@@ -1,4 +1,4 @@
-import { nearestNames, UserError } from '../errors.js';
+import { editDistance, UserError } from '../errors.js';
 import type { LayerSpec, ModelManifest } from './manifest.js';
 
 export interface DreamableLayer {
@@ -29,8 +29,22 @@ export function resolveLayer(manifest: ModelManifest, name: string): LayerSpec {
     const layer = manifest.layers.find((l) => l.name === c);
     if (layer) return layer;
   }
-  const names = manifest.layers.map((l) => l.name);
   throw new UserError(
-    `unknown layer "${name}" in ${manifest.name}; did you mean ${nearestNames(name, names).join(', ')}? (dreamflow layers lists them)`,
+    `unknown layer "${name}" in ${manifest.name}; did you mean ${nearestLayers(manifest, name).join(', ')}? (dreamflow layers lists them)`,
   );
+}
+
+/**
+ * Suggestions for a misspelt layer: block outputs are matched by their short name too
+ * (`inception_4cc` → `inception_4c/output`) and win ties, since they are what people dream with.
+ */
+function nearestLayers(manifest: ModelManifest, wanted: string): string[] {
+  const w = wanted.toLowerCase();
+  const scored = dreamableLayers(manifest).map((l) => {
+    const block = l.name.replace(/\/(output|concat)$/, '');
+    const isBlock = block !== l.name;
+    return { name: l.name, d: Math.min(editDistance(w, l.name.toLowerCase()), editDistance(w, block.toLowerCase())) - (isBlock ? 0.5 : 0) };
+  });
+  scored.sort((a, b) => a.d - b.d);
+  return scored.slice(0, 3).map((s) => s.name);
 }
