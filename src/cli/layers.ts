@@ -57,7 +57,7 @@ export async function layersCommand(args: string[]): Promise<void> {
   const rows = Math.ceil(names.length / cols);
   const cellW = image.width;
   const cellH = image.height + label;
-  const progress = new Progress('gallery', names.length, Boolean(values.quiet));
+  const progress = new Progress('gallery', names.length, Boolean(values.quiet), 'layers');
   try {
     const tiles: Array<{ input: Buffer; left: number; top: number }> = [];
     for (const [i, name] of names.entries()) {

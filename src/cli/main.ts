@@ -5,6 +5,8 @@ const HELP = `dreamflow — DeepDream for stills, video files, live streams and 
 
 Commands:
   image IN -o OUT      dream a picture
+  video IN -o OUT      dream a video file (sound kept, flicker-free, resumable)
+  metrics IN OUT       flicker ratio and dream gain of a dreamed video
   layers               list a model's layers, or render a --gallery of them
   models list|pull     show or download model weights
   help COMMAND         options of a command
@@ -16,6 +18,8 @@ type Command = (args: string[]) => Promise<void>;
 /** Commands load lazily, so `dreamflow layers` never pays for ffmpeg or the server. */
 const COMMANDS: Record<string, () => Promise<Command>> = {
   image: async () => (await import('./image.js')).imageCommand,
+  video: async () => (await import('./video.js')).videoCommand,
+  metrics: async () => (await import('./metrics.js')).metricsCommand,
   layers: async () => (await import('./layers.js')).layersCommand,
   models: async () => (await import('./models.js')).modelsCommand,
 };

@@ -74,7 +74,7 @@ export interface ModelManifest {
   name: string;
   title: string;
   licence: string;
-  /** Base URL of the published weight files (same relative paths as `files`). */
+  /** Base URL of the published models: files are at `<source><name>/<file path>`. */
   source: string;
   input: { size: number; channelOrder: 'BGR' | 'RGB'; mean: [number, number, number] };
   /** Class names file under models/, one per line in output order. */

@@ -12,6 +12,7 @@ export class Progress {
     private readonly label: string,
     private readonly total: number | undefined,
     private readonly quiet = false,
+    private readonly unit = 'steps',
     private readonly lineEveryMs = 5000,
   ) {}
 
@@ -23,7 +24,7 @@ export class Progress {
     const eta = this.total && rate > 0 ? (this.total - done) / rate : undefined;
     const parts = [
       this.total ? `${done}/${this.total}` : `${done}`,
-      `${rate.toFixed(rate < 10 ? 2 : 1)}/s`,
+      `${rate.toFixed(rate < 10 ? 2 : 1)} ${this.unit}/s`,
       eta !== undefined ? `ETA ${formatSeconds(eta)}` : '',
       extra,
     ].filter(Boolean);

@@ -1,5 +1,5 @@
 import { stat, unlink, writeFile, readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { dirname, extname, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
 import { dreamGain } from '../dream/deepdream.js';
 import { fromBytes } from '../dream/image.js';
@@ -73,6 +73,7 @@ function objectiveIdentity(objective: Objective): string[] {
  */
 export async function runVideoJob(runner: GradientRunner, objective: Objective, opts: VideoJobOptions): Promise<VideoJobResult> {
   const started = performance.now();
+  await checkVideoOutput(opts.output);
   const decoderProbe = await FrameDecoder.open(opts.input, { start: opts.start, duration: opts.duration });
   const media = decoderProbe.media;
   await decoderProbe.close();
@@ -197,6 +198,18 @@ export async function runVideoJob(runner: GradientRunner, objective: Objective, 
 /** Dream gain of one frame (DESIGN.md): a measurement at the working resolution, not part of the stage. */
 function frameGain(runner: GradientRunner, objective: Objective, input: Frame, output: Frame, tile: number): Promise<number | undefined> {
   return dreamGain(runner, fromBytes(input.width, input.height, input.data), fromBytes(output.width, output.height, output.data), objective, tile);
+}
+
+const VIDEO_EXTENSIONS = ['.mp4', '.m4v', '.mov', '.mkv', '.webm', '.avi'];
+
+/** Before any work: a known container and an existing folder (failing after hours is worst). */
+export async function checkVideoOutput(output: string): Promise<void> {
+  if (!VIDEO_EXTENSIONS.includes(extname(output).toLowerCase())) {
+    throw new UserError(`cannot tell the video format of ${output}: use one of ${VIDEO_EXTENSIONS.join(' ')}`);
+  }
+  const folder = dirname(resolve(output));
+  const info = await stat(folder).catch(() => undefined);
+  if (!info?.isDirectory()) throw new UserError(`output folder does not exist: ${folder}`);
 }
 
 /** Raised when the job is interrupted (Ctrl-C / SIGTERM): the work folder stays for --resume. */

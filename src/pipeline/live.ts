@@ -1,0 +1,553 @@
+/**
+ * Real-time scheduling for live jobs (DESIGN.md): sources write into a latest-frame slot, one
+ * dreaming loop always takes the newest frame (stale ones are dropped and counted, so latency
+ * never grows), and an adaptive controller trades gradient steps and working resolution to hold
+ * the target frame rate.
+ */
+import { DEFAULT_DREAM, dreamGain, type DreamSettings } from '../dream/deepdream.js';
+import { add, createImage, fromBytes, resize, subtract, toBytes } from '../dream/image.js';
+import { describe, layer, type Objective } from '../dream/objectives.js';
+import type { GradientRunner } from '../dream/runner.js';
+import { UserError } from '../errors.js';
+import type { LiveFrame, LiveSource } from '../sources/live.js';
+import { DEFAULT_TEMPORAL, TemporalDreamStage, type TemporalSettings, type TemporalState } from '../temporal/stage.js';
+
+/**
+ * One value, replaced by newer ones: `put` never blocks, `take` waits for a value. What was
+ * replaced before anyone took it is counted in `dropped`. Memory: one value.
+ */
+export class LatestSlot<T> {
+  private value: T | undefined;
+  private waiter: ((v: T | undefined) => void) | undefined;
+  private closed = false;
+  dropped = 0;
+
+  put(value: T): void {
+    if (this.closed) return;
+    if (this.waiter) {
+      const w = this.waiter;
+      this.waiter = undefined;
+      w(value);
+      return;
+    }
+    if (this.value !== undefined) this.dropped++;
+    this.value = value;
+  }
+
+  /** The newest value, waiting for one if empty; undefined once closed. */
+  take(): Promise<T | undefined> {
+    if (this.value !== undefined) {
+      const v = this.value;
+      this.value = undefined;
+      return Promise.resolve(v);
+    }
+    if (this.closed) return Promise.resolve(undefined);
+    return new Promise((resolve) => {
+      this.waiter = resolve;
+    });
+  }
+
+  close(): void {
+    this.closed = true;
+    this.value = undefined;
+    const w = this.waiter;
+    this.waiter = undefined;
+    w?.(undefined);
+  }
+}
+
+/**
+ * Runs `work` on the newest value, one at a time: values that arrive while it is busy replace
+ * each other (counted in `skipped`). For the per-frame outputs (JPEG broadcast, encoders), so a
+ * slow output skips frames instead of slowing the dream loop or queueing them.
+ */
+export class LatestWorker<T> {
+  private pending: T | undefined;
+  private busy = false;
+  private idle: Promise<void> = Promise.resolve();
+  private release: () => void = () => undefined;
+  skipped = 0;
+
+  constructor(
+    private readonly work: (value: T) => Promise<void>,
+    private readonly onError: (err: unknown) => void,
+  ) {}
+
+  offer(value: T): void {
+    if (this.pending !== undefined) this.skipped++;
+    this.pending = value;
+    if (!this.busy) void this.drain();
+  }
+
+  /** Resolves when nothing is pending or running. */
+  settled(): Promise<void> {
+    return this.busy ? this.idle : Promise.resolve();
+  }
+
+  private async drain(): Promise<void> {
+    this.busy = true;
+    this.idle = new Promise((r) => (this.release = r));
+    try {
+      while (this.pending !== undefined) {
+        const v = this.pending;
+        this.pending = undefined;
+        try {
+          await this.work(v);
+        } catch (err) {
+          this.onError(err);
+        }
+      }
+    } finally {
+      this.busy = false;
+      this.release();
+    }
+  }
+}
+
+/** One rung of the quality ladder: gradient steps per frame and working size as a share of --size. */
+export interface LiveLevel {
+  iterations: number;
+  scale: number;
+}
+
+/**
+ * Richest first: fewer steps at full size, then one step at smaller sizes, then no step at all
+ * (the carried dream only, fading) as the last resort. Steps go first because the temporal
+ * carry keeps deepening the dream at one step a frame; resolution is what the viewer sees.
+ */
+export function levelLadder(maxIterations: number, scales: readonly number[] = [0.8, 0.64, 0.5]): LiveLevel[] {
+  if (maxIterations <= 0) return [{ iterations: 0, scale: 1 }];
+  const levels: LiveLevel[] = [];
+  for (let i = maxIterations; i >= 1; i--) levels.push({ iterations: i, scale: 1 });
+  for (const scale of scales) levels.push({ iterations: 1, scale });
+  levels.push({ iterations: 0, scale: scales.length ? scales[scales.length - 1]! : 1 });
+  return levels;
+}
+
+/** Relative cost of a level: a fixed part (flow, carry, resizing) plus the gradient steps. */
+export function levelCost(level: LiveLevel): number {
+  return 0.25 + level.iterations * level.scale * level.scale;
+}
+
+/** Working size for a level: even, at least 32 pixels on the short side, never above --size. */
+export function workingSize(width: number, height: number, scale: number): { width: number; height: number } {
+  if (scale >= 1) return { width, height };
+  const minScale = Math.min(1, 32 / Math.min(width, height));
+  const s = Math.max(scale, minScale);
+  const even = (x: number, cap: number): number => Math.min(cap, Math.max(2, 2 * Math.round(x / 2)));
+  return { width: even(width * s, width), height: even(height * s, height) };
+}
+
+export interface ControllerOptions {
+  /** false: stay on the first level whatever the timing (tests, fixed-quality runs). */
+  enabled?: boolean;
+  /** Share of the frame period the per-frame work may use (default 0.9). */
+  budgetShare?: number;
+  /** After stepping down for lack of time, do not climb back to that level for this long (ms). */
+  coolDownMs?: number;
+}
+
+/**
+ * Holds --fps by moving along the ladder: measures each frame's dreaming time (smoothed), steps
+ * to a cheaper level after two frames over budget, and back up only after several frames whose
+ * time, scaled by the cost model, would fit the richer level with 20 % to spare. A level it had
+ * to leave is not retried for a cool-down, so it does not flap between two neighbours.
+ */
+export class AdaptiveController {
+  private levels: LiveLevel[];
+  private i = 0;
+  private ema: number | undefined;
+  /** Frames to ignore: the first ones warm up caches and workers. */
+  private settle = 2;
+  private over = 0;
+  private headroom = 0;
+  private readonly blockedUntil = new Map<number, number>();
+  private readonly enabled: boolean;
+  private readonly budgetShare: number;
+  private readonly coolDownMs: number;
+  changes = 0;
+
+  constructor(
+    levels: LiveLevel[],
+    private targetFps: number,
+    opts: ControllerOptions = {},
+  ) {
+    this.levels = levels;
+    this.enabled = opts.enabled ?? true;
+    this.budgetShare = opts.budgetShare ?? 0.9;
+    this.coolDownMs = opts.coolDownMs ?? 10_000;
+  }
+
+  get index(): number {
+    return this.i;
+  }
+
+  get level(): LiveLevel {
+    return this.levels[this.i]!;
+  }
+
+  /** Seconds of work a frame may take. */
+  get budget(): number {
+    return this.budgetShare / this.targetFps;
+  }
+
+  /** Smoothed seconds per frame at the current level (undefined before the first frame). */
+  get smoothed(): number | undefined {
+    return this.ema;
+  }
+
+  /** New ladder (the iterations ceiling changed): start again from its richest level. */
+  setLevels(levels: LiveLevel[]): void {
+    this.levels = levels;
+    this.blockedUntil.clear();
+    this.move(0);
+  }
+
+  observe(seconds: number, now = performance.now()): void {
+    if (!this.enabled) {
+      this.ema = this.ema === undefined ? seconds : 0.7 * this.ema + 0.3 * seconds;
+      return;
+    }
+    if (this.settle > 0) {
+      // The first frames after a change start fresh or warm caches: not representative.
+      this.settle--;
+      return;
+    }
+    this.ema = this.ema === undefined ? seconds : 0.7 * this.ema + 0.3 * seconds;
+    const budget = this.budget;
+    if (this.ema > budget && this.i < this.levels.length - 1) {
+      if (++this.over >= 2) {
+        this.blockedUntil.set(this.i, now + this.coolDownMs);
+        this.move(this.i + 1);
+      }
+      return;
+    }
+    this.over = 0;
+    if (this.i === 0 || (this.blockedUntil.get(this.i - 1) ?? 0) > now) return;
+    const predicted = (this.ema * levelCost(this.levels[this.i - 1]!)) / levelCost(this.level);
+    if (predicted < 0.8 * budget) {
+      if (++this.headroom >= 5) this.move(this.i - 1);
+    } else {
+      this.headroom = 0;
+    }
+  }
+
+  private move(to: number): void {
+    if (to !== this.i) this.changes++;
+    const from = this.levels[this.i];
+    this.i = Math.max(0, Math.min(this.levels.length - 1, to));
+    // Carry the estimate over through the cost model, so the next decision has a baseline.
+    if (this.ema !== undefined && from) this.ema = (this.ema * levelCost(this.level)) / levelCost(from);
+    this.settle = 2;
+    this.over = 0;
+    this.headroom = 0;
+  }
+}
+
+/** A dreamed frame on its way out, with what the scheduler knows about it. */
+export interface DreamedFrame extends LiveFrame {
+  /** Output sequence number (0, 1, 2 … in the order frames were dreamed). */
+  seq: number;
+  level: number;
+  dreamMs: number;
+  workingWidth: number;
+  workingHeight: number;
+  /** Wall clock when dreaming finished (ms since epoch). */
+  dreamedAt: number;
+}
+
+/** What viewers may change while the stream runs. */
+export interface LiveControls {
+  /** Layer description, e.g. `inception_4c/output` (several for composed objectives). */
+  layer: string;
+  /** Normalised step size ("strength"). */
+  step: number;
+  /** Gradient steps per frame at the richest level. */
+  iterations: number;
+}
+
+export interface ControlChanges {
+  layer?: string;
+  step?: number;
+  iterations?: number;
+}
+
+export interface SchedulerOptions {
+  /** Target frames per second. */
+  fps: number;
+  /** Adapt steps and resolution to hold fps (default true). */
+  adaptive?: boolean;
+  controller?: ControllerOptions;
+  /** The quality ladder (default: levelLadder of the temporal settings' frameIterations). */
+  levels?: LiveLevel[];
+  /** Measure the dream gain of a frame every this many seconds (0: never). Costs two forward passes. */
+  gainEverySeconds?: number;
+  /** Browser camera frames take over from the --input source while they arrive (ms of grace). */
+  browserHoldMs?: number;
+  /** Each dreamed frame, as soon as it is ready. Must not block: hand it to a LatestWorker. */
+  onFrame: (frame: DreamedFrame) => void;
+  onWarning?: (message: string) => void;
+}
+
+export interface SchedulerStats {
+  /** Frames dreamed. */
+  frames: number;
+  /** Input frames replaced by newer ones before the dream loop could take them. */
+  drops: number;
+  /** --input frames ignored while a browser camera was sending. */
+  preempted: number;
+  /** Dreamed frames per second over the last few seconds. */
+  fps: number;
+  /** Smoothed dreaming time per frame. */
+  dreamMs: number;
+  level: LiveLevel & { index: number; width: number; height: number };
+  /** Latest measured dream gain per origin (absent until measured). */
+  gain: { source?: number; browser?: number };
+}
+
+/**
+ * The one dreaming loop of a live job. Feed it sources with `addSource`, start it with `run()`,
+ * stop it with `stop()`.
+ */
+export class LiveScheduler {
+  private readonly slot = new LatestSlot<LiveFrame>();
+  private readonly stage: TemporalDreamStage;
+  private readonly controller: AdaptiveController;
+  private readonly opts: SchedulerOptions;
+  private objective: Objective;
+  private step: number;
+  private maxIterations: number;
+  private pending: { objective?: Objective; step?: number; iterations?: number } = {};
+  private readonly objectives = new Map<string, Objective>();
+  private stopped = false;
+  private failure: Error | undefined;
+  private primaryEnded = false;
+  private hasPrimary = false;
+  private lastBrowserAt = -Infinity;
+  private preempted = 0;
+  private seq = 0;
+  private readonly recent: number[] = [];
+  private lastGainAt = 0;
+  private readonly gain: { source?: number; browser?: number } = {};
+  private lastWorking = { width: 0, height: 0 };
+
+  constructor(
+    private readonly runner: GradientRunner,
+    objective: Objective,
+    temporal: TemporalSettings,
+    opts: SchedulerOptions,
+  ) {
+    this.opts = opts;
+    this.objective = objective;
+    this.step = temporal.dream.step;
+    this.maxIterations = temporal.frameIterations;
+    this.controller = new AdaptiveController(opts.levels ?? levelLadder(this.maxIterations), opts.fps, { enabled: opts.adaptive ?? true, ...opts.controller });
+    this.stage = new TemporalDreamStage(runner, objective, temporal);
+  }
+
+  /**
+   * Pump a source into the slot. The primary (--input) source ending ends the job; browser
+   * frames take priority over it while they keep coming.
+   */
+  addSource(source: LiveSource, role: 'primary' | 'browser'): void {
+    if (role === 'primary') this.hasPrimary = true;
+    void (async () => {
+      try {
+        for await (const frame of source) {
+          if (this.stopped) break;
+          if (frame.origin === 'browser') {
+            this.lastBrowserAt = performance.now();
+          } else if (performance.now() - this.lastBrowserAt < (this.opts.browserHoldMs ?? 1500)) {
+            this.preempted++;
+            continue;
+          }
+          this.slot.put(frame);
+        }
+        if (role === 'primary') {
+          this.primaryEnded = true;
+          this.stop();
+        }
+      } catch (err) {
+        this.fail(err instanceof Error ? err : new Error(String(err)));
+      }
+    })();
+  }
+
+  get controls(): LiveControls {
+    return { layer: describe(this.pending.objective ?? this.objective).join(','), step: this.pending.step ?? this.step, iterations: this.pending.iterations ?? this.maxIterations };
+  }
+
+  /** Validate and queue changes; they apply before the next frame. Throws UserError when invalid. */
+  updateControls(changes: ControlChanges): LiveControls {
+    const next: typeof this.pending = {};
+    if (changes.layer !== undefined) {
+      if (typeof changes.layer !== 'string' || changes.layer.length > 200) throw new UserError('layer must be a layer name');
+      const name = this.runner.layerName(changes.layer);
+      // One Objective object per layer: worker pools cache objectives by identity.
+      let obj = this.objectives.get(name);
+      if (!obj) this.objectives.set(name, (obj = layer(name)));
+      next.objective = obj;
+    }
+    if (changes.step !== undefined) {
+      if (typeof changes.step !== 'number' || !Number.isFinite(changes.step) || changes.step <= 0 || changes.step > 10) {
+        throw new UserError('step (strength) must be a number above 0 and at most 10');
+      }
+      next.step = changes.step;
+    }
+    if (changes.iterations !== undefined) {
+      if (!Number.isInteger(changes.iterations) || changes.iterations < 0 || changes.iterations > 8) {
+        throw new UserError('iterations must be a whole number from 0 to 8');
+      }
+      next.iterations = changes.iterations;
+    }
+    this.pending = { ...this.pending, ...next };
+    return this.controls;
+  }
+
+  stats(): SchedulerStats {
+    const now = performance.now();
+    const window = this.recent.filter((t) => now - t < 5000);
+    const fps = window.length >= 2 ? ((window.length - 1) * 1000) / Math.max(1, window[window.length - 1]! - window[0]!) : 0;
+    const level = this.controller.level;
+    return {
+      frames: this.seq,
+      drops: this.slot.dropped,
+      preempted: this.preempted,
+      fps,
+      dreamMs: (this.controller.smoothed ?? 0) * 1000,
+      level: { ...level, index: this.controller.index, ...this.lastWorking },
+      gain: { ...this.gain },
+    };
+  }
+
+  /** Dream until stopped or the primary source ends; rejects with a source's error. */
+  async run(): Promise<void> {
+    try {
+      while (!this.stopped) {
+        const frame = await this.slot.take();
+        if (!frame || this.stopped) break;
+        this.applyPending();
+        await this.dreamOne(frame);
+      }
+    } finally {
+      this.stopped = true;
+      this.slot.close();
+    }
+    if (this.failure) throw this.failure;
+  }
+
+  /** Whether the primary source ended by itself (a file played to its end). */
+  get inputEnded(): boolean {
+    return this.primaryEnded;
+  }
+
+  get usesPrimary(): boolean {
+    return this.hasPrimary;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.slot.close();
+  }
+
+  private fail(err: Error): void {
+    this.failure ??= err;
+    this.stop();
+  }
+
+  private applyPending(): void {
+    const p = this.pending;
+    if (p.objective === undefined && p.step === undefined && p.iterations === undefined) return;
+    this.pending = {};
+    if (p.objective) this.objective = p.objective;
+    if (p.step !== undefined) this.step = p.step;
+    this.stage.update({ ...(p.objective ? { objective: p.objective } : {}), settings: { dream: { ...this.stage.current.dream, step: this.step } } });
+    if (p.iterations !== undefined && p.iterations !== this.maxIterations) {
+      this.maxIterations = p.iterations;
+      this.controller.setLevels(levelLadder(p.iterations));
+    }
+  }
+
+  private async dreamOne(frame: LiveFrame): Promise<void> {
+    const level = this.controller.level;
+    const t0 = performance.now();
+    const size = workingSize(frame.width, frame.height, level.scale);
+    if (size.width !== this.lastWorking.width || size.height !== this.lastWorking.height) {
+      // A new working size keeps the dream going: the carried state is resized rather than
+      // dropped, so a controller step costs neither a fresh (slow) frame nor the dream's depth.
+      const snap = this.stage.snapshot();
+      if (snap) this.stage.restore(rescaleState(snap, size.width, size.height));
+    }
+    this.lastWorking = size;
+    this.stage.update({ settings: { frameIterations: level.iterations } });
+    const small = size.width === frame.width && size.height === frame.height ? frame : resizeFrame(frame, size.width, size.height);
+    const dreamedSmall = await this.stage.process(small);
+    const data = small === frame ? dreamedSmall.data : addUpscaledResidual(frame, small, dreamedSmall.data);
+    const dreamMs = performance.now() - t0;
+    // Fresh frames (the first, scene cuts) take the full --iterations: not what a frame costs.
+    if (!this.stage.lastReport?.fresh) this.controller.observe(dreamMs / 1000);
+    const now = performance.now();
+    this.recent.push(now);
+    if (this.recent.length > 64) this.recent.shift();
+    const out: DreamedFrame = {
+      ...frame,
+      data,
+      seq: this.seq++,
+      level: this.controller.index,
+      dreamMs,
+      workingWidth: size.width,
+      workingHeight: size.height,
+      dreamedAt: Date.now(),
+    };
+    this.opts.onFrame(out);
+    await this.maybeMeasureGain(frame.origin, small.data, dreamedSmall.data, size.width, size.height);
+  }
+
+  private async maybeMeasureGain(origin: LiveFrame['origin'], input: Uint8Array, output: Uint8Array, width: number, height: number): Promise<void> {
+    const every = this.opts.gainEverySeconds ?? 0;
+    const now = performance.now();
+    // A browser frame is measured as soon as possible: it is the one a visitor is looking at.
+    const due = every > 0 && (now - this.lastGainAt >= every * 1000 || (origin === 'browser' && this.gain.browser === undefined));
+    if (!due) return;
+    this.lastGainAt = now;
+    try {
+      const g = await dreamGain(this.runner, fromBytes(width, height, input), fromBytes(width, height, output), this.objective);
+      if (g !== undefined) this.gain[origin] = g;
+    } catch (err) {
+      this.opts.onWarning?.(`dream gain not measured: ${(err as Error).message}`);
+    }
+  }
+}
+
+/** Bilinear resize of an RGB24 frame (same maths as the dream's octaves). Pure. */
+export function resizeFrame<F extends LiveFrame>(frame: F, width: number, height: number): F {
+  const img = resize(fromBytes(frame.width, frame.height, frame.data), width, height);
+  return { ...frame, width, height, data: toBytes(img) };
+}
+
+/** The temporal stage's carried state at another working size (bilinear). Pure. */
+export function rescaleState(state: TemporalState, width: number, height: number): TemporalState {
+  if (state.width === width && state.height === height) return state;
+  const input = resize(fromBytes(state.width, state.height, state.previousInput), width, height);
+  const dreamed = resize(createImage(state.width, state.height, state.previousDream), width, height);
+  return { ...state, width, height, previousInput: toBytes(input), previousDream: dreamed.data };
+}
+
+/**
+ * Full-size output from a dream at a smaller working size: the full-size input plus the
+ * upscaled residual (dream − input), so the scene keeps its full sharpness and only the
+ * hallucination is upscaled. Pure.
+ */
+export function addUpscaledResidual(full: LiveFrame, small: LiveFrame, dreamedSmall: Uint8Array): Uint8Array {
+  const residual = subtract(fromBytes(small.width, small.height, dreamedSmall), fromBytes(small.width, small.height, small.data));
+  const up = resize(residual, full.width, full.height);
+  return toBytes(add(fromBytes(full.width, full.height, full.data), up));
+}
+
+/**
+ * Live defaults: one octave; 6 steps for a fresh frame (the first, a scene cut), whose depth is
+ * also the most the carried dream may reach (the stage's drift guard); at most 2 steps per
+ * carried frame (the controller lowers them); the flow estimated small.
+ */
+export const LIVE_DREAM: DreamSettings = { ...DEFAULT_DREAM, octaves: 1, iterations: 6 };
+export const LIVE_TEMPORAL: TemporalSettings = { ...DEFAULT_TEMPORAL, dream: LIVE_DREAM, frameIterations: 2, flowMaxWidth: 160 };

@@ -1,0 +1,74 @@
+/** Who may connect and what they may do: tokens, Origin and Host checks. Pure functions. */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+
+export interface AccessPolicy {
+  /** Needed to change settings and send camera frames (when set). */
+  token?: string | undefined;
+  /** Needed to watch (when set); the control token also lets a viewer watch. */
+  viewerToken?: string | undefined;
+  /** Origins allowed besides the server's own, e.g. "https://kiosk.example". */
+  allowedOrigins?: readonly string[] | undefined;
+  /** The address the server is bound to: loopback binds only answer to loopback host names. */
+  bindHost: string;
+}
+
+export interface Rights {
+  watch: boolean;
+  control: boolean;
+}
+
+/** Constant-time comparison (hashing first makes the lengths equal). */
+export function tokenMatches(given: string | undefined, expected: string | undefined): boolean {
+  if (expected === undefined || given === undefined) return false;
+  const a = createHash('sha256').update(given).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
+}
+
+export function rightsFor(policy: AccessPolicy, token: string | undefined): Rights {
+  const control = policy.token === undefined || tokenMatches(token, policy.token);
+  const watch = policy.viewerToken === undefined || tokenMatches(token, policy.viewerToken) || (policy.token !== undefined && tokenMatches(token, policy.token));
+  return { watch, control };
+}
+
+/** The token a client presented: `?token=` (browsers cannot set WebSocket headers) or a Bearer header. */
+export function requestToken(req: IncomingMessage): string | undefined {
+  const auth = req.headers.authorization;
+  if (auth && /^Bearer\s+/i.test(auth)) return auth.replace(/^Bearer\s+/i, '').trim();
+  const url = new URL(req.url ?? '/', 'http://x');
+  return url.searchParams.get('token') ?? undefined;
+}
+
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h) || h.endsWith('.localhost');
+}
+
+/** `host:port` → host (handles [v6]:port). */
+export function hostOnly(hostHeader: string): string {
+  const m = /^\[([^\]]+)\](?::\d+)?$/.exec(hostHeader);
+  if (m) return m[1]!;
+  return hostHeader.replace(/:\d+$/, '');
+}
+
+/**
+ * Whether a WebSocket upgrade may proceed. Browsers always send Origin: it must be this server
+ * (same host and port) or an allowed origin, so another site open in the same browser cannot
+ * drive the stream. On a loopback bind the Host header must be a loopback name too, which stops
+ * DNS-rebinding pages from posing as "same origin". Clients without Origin (not browsers) pass.
+ */
+export function checkOrigin(policy: AccessPolicy, hostHeader: string | undefined, origin: string | undefined): string | undefined {
+  if (!hostHeader) return 'missing Host header';
+  if (isLoopbackHost(policy.bindHost) && !isLoopbackHost(hostOnly(hostHeader))) return `host ${hostHeader} is not this server`;
+  if (origin === undefined) return undefined;
+  if (policy.allowedOrigins?.includes(origin)) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(origin);
+  } catch {
+    return 'malformed Origin';
+  }
+  if (parsed.host.toLowerCase() !== hostHeader.toLowerCase()) return `origin ${origin} is not allowed`;
+  return undefined;
+}

@@ -1,0 +1,135 @@
+/** WebSocket viewers and small waiting helpers for the live tests (real sockets on 127.0.0.1). */
+import { createRequire } from 'node:module';
+import WebSocket from 'ws';
+import { decodeFrameMessage, type FrameHeader } from '../../src/server/protocol.js';
+
+export interface Received {
+  header: FrameHeader;
+  arrivedAt: number;
+  bytes: number;
+}
+
+export interface TestViewer {
+  ws: WebSocket;
+  /** Headers of every frame received (small; the JPEGs are not kept, except the last). */
+  frames: Received[];
+  lastJpeg: Uint8Array | undefined;
+  texts: Array<Record<string, unknown>>;
+  errors: string[];
+  closed: { code: number; reason: string } | undefined;
+  /** Frames that arrived in [from, to) (performance.now() is not used: arrival is Date.now()). */
+  countBetween(from: number, to: number): number;
+  close(): Promise<void>;
+}
+
+export function wsUrl(httpUrl: string, token?: string): string {
+  return httpUrl.replace(/^http/, 'ws') + 'ws' + (token ? `?token=${encodeURIComponent(token)}` : '');
+}
+
+/** Connect and wait for the hello. `paused`: never read anything (the socket's buffers fill up). */
+export function connectViewer(httpUrl: string, opts: { token?: string; origin?: string; paused?: boolean } = {}): Promise<TestViewer> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(wsUrl(httpUrl, opts.token), opts.origin ? { origin: opts.origin } : {});
+    const viewer: TestViewer = {
+      ws,
+      frames: [],
+      lastJpeg: undefined,
+      texts: [],
+      errors: [],
+      closed: undefined,
+      countBetween: (from, to) => viewer.frames.filter((f) => f.arrivedAt >= from && f.arrivedAt < to).length,
+      close: () =>
+        new Promise<void>((done) => {
+          if (ws.readyState === ws.CLOSED) return done();
+          ws.once('close', () => done());
+          if (opts.paused) ws.terminate();
+          else ws.close();
+        }),
+    };
+    ws.on('message', (data, isBinary) => {
+      const buf = data as Buffer;
+      if (isBinary) {
+        const m = decodeFrameMessage(buf);
+        if (!m) return;
+        viewer.frames.push({ header: m.header, arrivedAt: Date.now(), bytes: buf.length });
+        viewer.lastJpeg = Uint8Array.from(m.jpeg);
+        return;
+      }
+      const msg = JSON.parse(buf.toString('utf8')) as Record<string, unknown>;
+      viewer.texts.push(msg);
+      if (msg.type === 'error') viewer.errors.push(String(msg.message));
+      if (msg.type === 'hello') {
+        if (opts.paused) ws.pause();
+        resolve(viewer);
+      }
+    });
+    ws.on('close', (code, reason) => (viewer.closed = { code, reason: reason.toString() }));
+    ws.on('error', (err) => {
+      if (ws.readyState !== ws.OPEN) reject(err);
+    });
+    ws.on('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+  });
+}
+
+/** The HTTP status a refused WebSocket upgrade got. */
+export function upgradeStatus(httpUrl: string, opts: { token?: string; origin?: string; headers?: Record<string, string> } = {}): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(wsUrl(httpUrl, opts.token), { ...(opts.origin ? { origin: opts.origin } : {}), ...(opts.headers ? { headers: opts.headers } : {}) });
+    ws.on('unexpected-response', (_req, res) => {
+      resolve(res.statusCode ?? 0);
+      res.resume();
+      ws.terminate();
+    });
+    ws.on('open', () => {
+      ws.terminate();
+      resolve(101);
+    });
+    ws.on('error', (err) => reject(err));
+  });
+}
+
+export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export async function healthz(httpUrl: string, perViewer = false): Promise<Record<string, any>> {
+  const res = await fetch(httpUrl + 'healthz' + (perViewer ? '?viewers=1' : ''));
+  return (await res.json()) as Record<string, any>;
+}
+
+/** Wait for the next text message of a type (after those already seen). */
+export async function nextText(v: TestViewer, type: string, timeoutMs = 10_000): Promise<Record<string, unknown>> {
+  const seen = v.texts.length;
+  let found: Record<string, unknown> | undefined;
+  await waitFor(() => (found = v.texts.slice(seen).find((t) => t.type === type)) !== undefined, timeoutMs, `a "${type}" message`);
+  return found!;
+}
+
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+}
+
+/**
+ * Work around a hang of src/flow/cv.ts under vitest only: vitest's CommonJS interop exposes the
+ * Emscripten Module's `then` on the imported namespace, so `await import('@techstark/opencv-js')`
+ * re-resolves forever at 100 % CPU. Loading it once through require and deleting `then` first
+ * avoids that (plain Node, i.e. the CLI, is not affected). Also drops the process listeners the
+ * build installs, as loadOpenCv does.
+ */
+export function preloadOpenCv(): void {
+  const before = { u: new Set(process.listeners('uncaughtException')), r: new Set(process.listeners('unhandledRejection')) };
+  const mod = createRequire(import.meta.url)('@techstark/opencv-js') as { then?: unknown };
+  delete mod.then;
+  for (const l of process.listeners('uncaughtException')) if (!before.u.has(l)) process.removeListener('uncaughtException', l);
+  for (const l of process.listeners('unhandledRejection')) if (!before.r.has(l)) process.removeListener('unhandledRejection', l);
+}

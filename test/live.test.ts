@@ -1,0 +1,405 @@
+/**
+ * `dreamflow live` end to end with real sockets on 127.0.0.1, real ffmpeg and the real model.
+ * Dreaming is kept cheap (one octave, one step, tiny frames, inception_3b) so that frame rates
+ * measure the server, not the network's depth.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { layer, type Objective } from '../src/dream/objectives.js';
+import { createRunner, type GradientRunner } from '../src/dream/runner.js';
+import { UserError } from '../src/errors.js';
+import { probe } from '../src/media/probe.js';
+import { ffmpegRun } from '../src/media/run.js';
+import { AdaptiveController, LatestSlot, LIVE_DREAM, LIVE_TEMPORAL, levelLadder, workingSize } from '../src/pipeline/live.js';
+import { startLive, type LiveOptions, type LiveSession } from '../src/pipeline/liveSession.js';
+import { checkOrigin, rightsFor } from '../src/server/access.js';
+import { FLAG_BROWSER, encodeCameraMessage, parseClientMessage } from '../src/server/protocol.js';
+import { liveInputArgs, parseLiveInput } from '../src/sources/live.js';
+import { liveCommand } from '../src/cli/live.js';
+import { connectViewer, healthz, nextText, percentile, preloadOpenCv, sleep, upgradeStatus, waitFor, type TestViewer } from './helpers/live.js';
+import { ROOT, tempDir } from './helpers/paths.js';
+
+const CHEAP = { ...LIVE_TEMPORAL, dream: { ...LIVE_DREAM, octaves: 1, iterations: 2 }, frameIterations: 1 };
+const LAYER = 'inception_3b/output';
+
+let runner: GradientRunner;
+let objective: Objective;
+let session: LiveSession | undefined;
+const viewers: TestViewer[] = [];
+const dirs: string[] = [];
+
+function scratch(): string {
+  const d = tempDir('dreamflow-live-');
+  dirs.push(d);
+  return d;
+}
+
+function live(opts: Partial<LiveOptions>): Promise<LiveSession> {
+  return startLive({
+    input: 'lavfi:testsrc2',
+    size: { width: 96, height: 64 },
+    fps: 8,
+    port: 0,
+    runner,
+    objective,
+    temporal: CHEAP,
+    adaptive: false,
+    gainEverySeconds: 0,
+    onWarning: () => undefined,
+    ...opts,
+  });
+}
+
+async function watch(url: string, opts: Parameters<typeof connectViewer>[1] = {}): Promise<TestViewer> {
+  const v = await connectViewer(url, opts);
+  viewers.push(v);
+  return v;
+}
+
+beforeAll(async () => {
+  preloadOpenCv();
+  // One worker thread: dreaming leaves the main thread (sockets, ffmpeg pipes) free.
+  runner = await createRunner({ backend: 'wasm', workers: 1, quiet: true });
+  objective = layer(runner.layerName(LAYER));
+});
+
+afterEach(async () => {
+  await Promise.all(viewers.splice(0).map((v) => v.close()));
+  await session?.close();
+  session = undefined;
+});
+
+afterAll(async () => {
+  await runner?.close();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+describe('live pieces', () => {
+  it('understands inputs and refuses unknown devices and schemes with one line', () => {
+    expect(parseLiveInput('lavfi:testsrc2')).toMatchObject({ kind: 'lavfi', graph: 'testsrc2' });
+    expect(parseLiveInput('browser').kind).toBe('browser');
+    expect(parseLiveInput('rtsp://user:pw@cam.local/stream')).toMatchObject({ kind: 'url', label: 'rtsp://***@cam.local/stream' });
+    expect(parseLiveInput('camera:0', 'darwin')).toMatchObject({ kind: 'device', format: 'avfoundation', device: '0:none' });
+    expect(parseLiveInput('camera:Integrated Camera', 'win32')).toMatchObject({ format: 'dshow', device: 'video=Integrated Camera' });
+    expect(() => parseLiveInput('/dev/video97', 'linux')).toThrow(/unknown device \/dev\/video97/);
+    expect(() => parseLiveInput('camera:97', 'linux')).toThrow(/unknown device/);
+    expect(() => parseLiveInput('gopher://x/y')).toThrow(/unsupported URL scheme/);
+    expect(() => parseLiveInput('no-such-clip.mp4')).toThrow(UserError);
+    expect(liveInputArgs({ kind: 'lavfi', graph: 'testsrc2', label: '' }, { width: 96, height: 64, fps: 8 })).toEqual(['-re', '-f', 'lavfi', '-i', 'testsrc2=size=96x64:rate=8']);
+    expect(liveInputArgs({ kind: 'file', path: 'a.mp4', label: '' }, { width: 96, height: 64, fps: 8, loop: true })).toEqual(['-re', '-stream_loop', '-1', '-i', 'a.mp4']);
+  });
+
+  it('keeps only the newest frame and counts the rest as drops', async () => {
+    const slot = new LatestSlot<number>();
+    slot.put(1);
+    slot.put(2);
+    slot.put(3);
+    expect(await slot.take()).toBe(3);
+    expect(slot.dropped).toBe(2);
+    const waiting = slot.take();
+    slot.put(4);
+    expect(await waiting).toBe(4);
+    slot.close();
+    expect(await slot.take()).toBeUndefined();
+  });
+
+  it('the controller trades steps, then resolution, to hold the frame rate, and climbs back', () => {
+    const ladder = levelLadder(2);
+    expect(ladder).toEqual([
+      { iterations: 2, scale: 1 },
+      { iterations: 1, scale: 1 },
+      { iterations: 1, scale: 0.8 },
+      { iterations: 1, scale: 0.64 },
+      { iterations: 1, scale: 0.5 },
+      { iterations: 0, scale: 0.5 },
+    ]);
+    const c = new AdaptiveController(ladder, 10, { coolDownMs: 1000 });
+    let t = 0;
+    // Far too slow (0.5 s a frame for a 0.09 s budget): it walks down to the cheapest level.
+    for (let i = 0; i < 40; i++) c.observe(0.5, (t += 100));
+    expect(c.index).toBe(ladder.length - 1);
+    // Plenty of headroom: back up to the richest level once the cool-downs have passed.
+    for (let i = 0; i < 200; i++) c.observe(0.01, (t += 100));
+    expect(c.index).toBe(0);
+    expect(workingSize(320, 180, 0.5)).toEqual({ width: 160, height: 90 });
+    expect(workingSize(96, 64, 0.3)).toEqual({ width: 48, height: 32 });
+  });
+
+  it('checks tokens, Origin and messages', () => {
+    const policy = { token: 'control-secret', viewerToken: 'viewer-secret', bindHost: '127.0.0.1' };
+    expect(rightsFor(policy, undefined)).toEqual({ watch: false, control: false });
+    expect(rightsFor(policy, 'viewer-secret')).toEqual({ watch: true, control: false });
+    expect(rightsFor(policy, 'control-secret')).toEqual({ watch: true, control: true });
+    expect(rightsFor({ bindHost: '127.0.0.1' }, undefined)).toEqual({ watch: true, control: true });
+    expect(checkOrigin(policy, '127.0.0.1:8080', 'http://127.0.0.1:8080')).toBeUndefined();
+    expect(checkOrigin(policy, '127.0.0.1:8080', undefined)).toBeUndefined();
+    expect(checkOrigin(policy, '127.0.0.1:8080', 'http://evil.example')).toMatch(/not allowed/);
+    expect(checkOrigin(policy, 'evil.example:8080', 'http://evil.example:8080')).toMatch(/not this server/);
+    expect(parseClientMessage('{"type":"settings","layer":"x","step":2}')).toEqual({ message: { type: 'settings', layer: 'x', step: 2 } });
+    expect(parseClientMessage('nope')).toEqual({ error: 'malformed message: not JSON' });
+    expect(parseClientMessage('{"type":"explode"}')).toEqual({ error: 'unknown message type "explode"' });
+  });
+});
+
+describe('dreamflow live server', () => {
+  it('feeds three WebSocket viewers dreamed frames from a synthetic live source', async () => {
+    session = await live({ gainEverySeconds: 1 });
+    const url = session.url;
+    const three = [await watch(url), await watch(url), await watch(url)];
+    const hello = three[0]!.texts[0]!;
+    expect(hello).toMatchObject({ type: 'hello', width: 96, height: 64, fps: 8, model: 'bvlc_googlenet', canControl: true });
+    await waitFor(() => three.every((v) => v.frames.length >= 12), 60_000, 'twelve frames at every viewer');
+    await waitFor(async () => ((await healthz(url)).gain?.source ?? 0) > 0, 20_000, 'a dream gain measurement');
+
+    for (const v of three) {
+      const seqs = v.frames.map((f) => f.header.seq);
+      expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+      for (const f of v.frames) {
+        expect(f.header).toMatchObject({ width: 96, height: 64, flags: 0 });
+        // Capture → send → arrival on one clock.
+        expect(f.header.sentAt).toBeGreaterThanOrEqual(f.header.capturedAt);
+        expect(f.arrivedAt).toBeGreaterThanOrEqual(f.header.sentAt - 1);
+      }
+      const { info } = await sharp(v.lastJpeg!).raw().toBuffer({ resolveWithObject: true });
+      expect([info.width, info.height]).toEqual([96, 64]);
+    }
+    // Every viewer sees the same stream.
+    const common = three[0]!.frames.map((f) => f.header.seq).filter((s) => three.every((v) => v.frames.some((f) => f.header.seq === s)));
+    expect(common.length).toBeGreaterThanOrEqual(8);
+
+    const h = await healthz(url);
+    expect(h).toMatchObject({ status: 'ok', viewers: 3, input: 'lavfi:testsrc2' });
+    // Really dreamed: the objective is stronger on the output than on the input frame.
+    expect(h.gain.source).toBeGreaterThan(1);
+    expect(h.fps).toBeGreaterThan(5);
+    const latencies = three.flatMap((v) => v.frames.slice(4).map((f) => f.arrivedAt - f.header.capturedAt));
+    expect(percentile(latencies, 95)).toBeLessThan(1000);
+
+    const page = await fetch(url);
+    expect(page.headers.get('content-type')).toMatch(/text\/html/);
+    expect(await page.text()).toMatch(/share my camera/);
+
+    await session.close();
+    session = undefined;
+    await waitFor(() => three.every((v) => v.closed !== undefined), 5000, 'viewers told goodbye');
+    expect(three[0]!.closed!.code).toBe(1001);
+  });
+
+  it('a viewer that never reads is skipped: the others keep their frame rate, memory stays bounded', async () => {
+    // Big noisy frames (about 100 KB each) fill a stuck socket's kernel buffers within seconds;
+    // dreaming stays cheap at a 0.3 working scale.
+    const maxBufferedBytes = 64 << 10;
+    session = await live({
+      input: 'lavfi:testsrc2=size=320x180:rate=8,noise=alls=80:allf=t+u',
+      size: { width: 320, height: 180 },
+      levels: [{ iterations: 1, scale: 0.3 }],
+      server: { jpegQuality: 100, maxBufferedBytes },
+    });
+    const url = session.url;
+    const three = [await watch(url), await watch(url), await watch(url)];
+    await waitFor(() => three.every((v) => v.frames.length >= 8), 60_000, 'frames at every viewer');
+    const frameBytes = session.server.stats().lastFrameBytes;
+    expect(frameBytes).toBeGreaterThan(40_000);
+
+    const windowMs = 4000;
+    const t0 = Date.now();
+    await sleep(windowMs);
+    const before = three.map((v) => v.countBetween(t0, t0 + windowMs));
+
+    const slow = await watch(url, { paused: true });
+    const slowId = slow.texts[0]!.clientId as number;
+    const slowStats = () => session!.server.viewerStats().find((s) => s.id === slowId)!;
+    await waitFor(() => slowStats().skipped >= 3, 60_000, 'the stuck viewer to be skipped');
+    const mem0 = process.memoryUsage();
+    const skipped0 = slowStats().skipped;
+
+    let maxBuffered = 0;
+    const sampler = setInterval(() => (maxBuffered = Math.max(maxBuffered, slowStats().bufferedBytes)), 50);
+    const t1 = Date.now();
+    await sleep(windowMs);
+    clearInterval(sampler);
+    const during = three.map((v) => v.countBetween(t1, t1 + windowMs));
+    const mem1 = process.memoryUsage();
+
+    for (let i = 0; i < 3; i++) expect(during[i]!).toBeGreaterThanOrEqual(0.9 * before[i]!);
+    expect(Math.min(...before)).toBeGreaterThan(0.6 * 8 * (windowMs / 1000));
+    // Still stuck, still skipped, and never more than the limit plus one frame held for it.
+    expect(slowStats().skipped).toBeGreaterThan(skipped0);
+    expect(maxBuffered).toBeLessThanOrEqual(maxBufferedBytes + frameBytes);
+    expect(session.server.stats().bufferedBytes).toBeLessThanOrEqual(4 * (maxBufferedBytes + frameBytes));
+    expect(mem1.rss - mem0.rss).toBeLessThan(64 << 20);
+    expect(mem1.heapUsed - mem0.heapUsed).toBeLessThan(32 << 20);
+  });
+
+  it('refuses bad tokens, foreign origins, malformed and oversized messages while the stream goes on', async () => {
+    session = await live({ token: 'control-secret', viewerToken: 'viewer-secret', server: { maxPayload: 64 << 10 } });
+    const url = session.url;
+    const port = session.port;
+    expect(await upgradeStatus(url)).toBe(401);
+    expect(await upgradeStatus(url, { token: 'wrong-token' })).toBe(401);
+    expect(await upgradeStatus(url, { token: 'viewer-secret', origin: 'http://evil.example' })).toBe(403);
+    expect(await upgradeStatus(url, { token: 'viewer-secret', headers: { host: `rebound.example:${port}` } })).toBe(403);
+    expect(await upgradeStatus(url, { token: 'viewer-secret', origin: `http://127.0.0.1:${port}` })).toBe(101);
+
+    const watcher = await watch(url, { token: 'viewer-secret' });
+    expect(watcher.texts[0]).toMatchObject({ type: 'hello', canControl: false, canSend: false });
+    await waitFor(() => watcher.frames.length >= 3, 30_000, 'frames for the watcher');
+
+    const expectError = async (v: TestViewer, send: string | Buffer, pattern: RegExp): Promise<void> => {
+      const reply = nextText(v, 'error');
+      v.ws.send(send);
+      expect(String((await reply).message)).toMatch(pattern);
+    };
+    await expectError(watcher, JSON.stringify({ type: 'settings', step: 2 }), /needs the --token/);
+    await expectError(watcher, encodeCameraMessage(1, new Uint8Array([0xff, 0xd8, 0xff])), /needs the --token/);
+    await expectError(watcher, JSON.stringify({ type: 'auth', token: 'guess' }), /wrong token/);
+
+    const control = await watch(url, { token: 'control-secret' });
+    expect(control.texts[0]).toMatchObject({ canControl: true, canSend: true });
+    await expectError(control, '{"type": "settings", "layer": ', /malformed/);
+    await expectError(control, '[1,2]', /expected a JSON object/);
+    await expectError(control, JSON.stringify({ type: 'reboot' }), /unknown message type "reboot"/);
+    await expectError(control, JSON.stringify({ type: 'settings', layer: 'inception_4x/output' }), /inception_4/);
+    await expectError(control, JSON.stringify({ type: 'settings', step: 500 }), /step/);
+    await expectError(control, JSON.stringify({ type: 'settings', iterations: 2.5 }), /iterations/);
+    await expectError(control, JSON.stringify({ type: 'settings', colour: 'red' }), /unknown field "colour"/);
+    await expectError(control, encodeCameraMessage(2, Buffer.from('definitely not a jpeg')), /not a JPEG/);
+    await expectError(control, Buffer.from('garbage binary'), /malformed camera frame/);
+
+    // A valid change reaches every viewer.
+    const changed = nextText(watcher, 'settings');
+    control.ws.send(JSON.stringify({ type: 'settings', layer: 'inception_4a', step: 2 }));
+    expect((await changed).controls).toMatchObject({ layer: 'inception_4a/output', step: 2 });
+
+    // A camera picture from a client comes back dreamed, marked as that client's frame.
+    const jpeg = await sharp({ create: { width: 160, height: 120, channels: 3, background: { r: 200, g: 90, b: 40 } } })
+      .composite([{ input: Buffer.from('<svg width="160" height="120"><circle cx="80" cy="60" r="40" fill="#2040c0"/></svg>') }])
+      .jpeg()
+      .toBuffer();
+    const ack = nextText(control, 'ack');
+    control.ws.send(encodeCameraMessage(77, jpeg));
+    expect(await ack).toMatchObject({ type: 'ack', seq: 77 });
+    const controlId = control.texts[0]!.clientId as number;
+    await waitFor(() => watcher.frames.some((f) => (f.header.flags & FLAG_BROWSER) !== 0 && f.header.clientId === controlId && f.header.sourceSeq === 77), 20_000, 'the camera frame to come back');
+
+    // Oversized: that socket is closed (1009), nobody else notices.
+    control.ws.send(Buffer.alloc(100 << 10, 1));
+    await waitFor(() => control.closed !== undefined, 10_000, 'the oversized sender to be closed');
+    expect(control.closed!.code).toBe(1009);
+
+    // A client that keeps sending garbage is disconnected.
+    const abuser = await watch(url, { token: 'control-secret' });
+    for (let i = 0; i < 60; i++) abuser.ws.send('x');
+    await waitFor(() => abuser.closed !== undefined, 10_000, 'the abuser to be disconnected');
+    expect(abuser.closed!.code).toBe(1008);
+
+    const n = watcher.frames.length;
+    await waitFor(() => watcher.frames.length >= n + 5, 20_000, 'the stream to go on');
+    const h = await healthz(url);
+    expect(h.status).toBe('ok');
+    expect(h.refused).toBeGreaterThanOrEqual(15);
+    expect(watcher.closed).toBeUndefined();
+  });
+
+  it('a port in use, an unreachable URL: one-line errors', async () => {
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
+    const port = (blocker.address() as { port: number }).port;
+    try {
+      await expect(live({ port })).rejects.toThrow(new UserError(`port ${port} on 127.0.0.1 is already in use: choose another with --port`));
+      // The command fails the same way, before it spends seconds loading the model.
+      const t = performance.now();
+      await expect(liveCommand(['--input', 'lavfi:testsrc2', '--port', String(port), '--quiet'])).rejects.toThrow(/already in use/);
+      expect(performance.now() - t).toBeLessThan(3000);
+    } finally {
+      blocker.close();
+    }
+    session = await live({ input: 'rtsp://127.0.0.1:9/nothing-here' });
+    await expect(session.done).rejects.toThrow(/^cannot open rtsp:\/\/127\.0\.0\.1:9\/nothing-here: /);
+  });
+
+  it('reconnects a URL stream that ends, with back-off', async () => {
+    const dir = scratch();
+    const clip = join(dir, 'clip.ts');
+    await ffmpegRun(['-f', 'lavfi', '-i', 'testsrc2=size=96x64:rate=8', '-t', '1', '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-f', 'mpegts', clip]);
+    const body = readFileSync(clip);
+    let requests = 0;
+    const http: Server = createServer((_req, res) => {
+      requests++;
+      res.writeHead(200, { 'Content-Type': 'video/mp2t', 'Content-Length': body.length }).end(body);
+    });
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', () => r()));
+    const warnings: string[] = [];
+    try {
+      session = await live({
+        input: `http://127.0.0.1:${(http.address() as { port: number }).port}/clip.ts`,
+        reconnect: { backoffMs: { initial: 100, max: 400 } },
+        onWarning: (m) => warnings.push(m),
+      });
+      await waitFor(() => requests >= 3, 30_000, 'three connections');
+      const h = await healthz(session.url);
+      expect(h.reconnects).toBeGreaterThanOrEqual(2);
+      expect(h.sourceFrames).toBeGreaterThan(8);
+      expect(warnings.some((w) => /reconnecting in/.test(w))).toBe(true);
+    } finally {
+      http.close();
+    }
+  });
+
+  it('plays a file in real time once, or forever with --loop', async () => {
+    const dir = scratch();
+    const clip = join(dir, 'clip.mp4');
+    await ffmpegRun(['-f', 'lavfi', '-i', 'testsrc2=size=96x64:rate=8', '-t', '1', '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', clip]);
+    const t = performance.now();
+    session = await live({ input: clip });
+    await session.done;
+    // Real time: a one-second clip takes about a second, not the few milliseconds decoding takes.
+    expect(performance.now() - t).toBeGreaterThan(800);
+    expect(session.scheduler.inputEnded).toBe(true);
+    session = await live({ input: clip, loop: true });
+    await waitFor(async () => (await healthz(session!.url)).sourceFrames >= 14, 20_000, 'the clip to loop');
+  });
+
+  it('the command serves, records and pushes HLS, and finishes both on SIGINT', async () => {
+    const dir = scratch();
+    mkdirSync(join(dir, 'hls'));
+    const record = join(dir, 'out.mp4');
+    const args = ['--import', 'tsx', join(ROOT, 'test', 'helpers', 'liveMain.ts')];
+    args.push('--input', 'lavfi:testsrc2', '--size', '96x64', '--fps', '8', '--port', '0', '--layer', LAYER, '--octaves', '1', '--iterations', '2');
+    args.push('--frame-iterations', '1', '--workers', '1', '--record', record, '--push', join(dir, 'hls', 'live.m3u8'));
+    const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+    try {
+      await waitFor(() => /open http:\/\/127\.0\.0\.1:\d+\//.test(stdout), 60_000, `the URL (stderr: ${stderr})`);
+      const url = /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(stdout)![1]!;
+      await waitFor(async () => (await healthz(url)).frames >= 8, 60_000, 'eight dreamed frames');
+      const startedRecording = Date.now();
+      await sleep(3000);
+      child.kill('SIGINT');
+      const code = await exited;
+      const seconds = (Date.now() - startedRecording) / 1000;
+      expect(stderr).not.toMatch(/internal error/);
+      expect(code).toBe(0);
+      expect(readdirSync(dir).sort()).toEqual(['hls', 'out.mp4']);
+      const info = await probe(record);
+      expect([info.width, info.height]).toEqual([96, 64]);
+      // Paced at --fps in wall-clock time: the recording lasts as long as it ran.
+      expect(info.durationSeconds).toBeGreaterThan(seconds - 1.5);
+      expect(info.durationSeconds).toBeLessThan(seconds + 3);
+      const playlist = readFileSync(join(dir, 'hls', 'live.m3u8'), 'utf8');
+      expect(playlist).toMatch(/#EXTINF/);
+      expect(readdirSync(join(dir, 'hls')).some((f) => f.endsWith('.ts'))).toBe(true);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+    expect(existsSync(record)).toBe(true);
+  });
+});

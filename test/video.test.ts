@@ -1,0 +1,189 @@
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, statSync, truncateSync, writeFileSync, copyFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { probe } from '../src/media/probe.js';
+import { ffmpegRun } from '../src/media/run.js';
+import { lastJson, runCli } from './helpers/cli.js';
+import { makeClip, makePanClip } from './helpers/clips.js';
+import { BIN, tempDir } from './helpers/paths.js';
+
+/** Cheap dream settings: the video machinery is under test here, not the depth of the dream. */
+const FAST = ['--octaves', '1', '--iterations', '2', '--frame-iterations', '1', '--layer', 'inception_3b/output'];
+
+interface VideoJson {
+  output: string;
+  frames: number;
+  fps: number;
+  frameRate: string;
+  seconds: number;
+  secondsPerFrame: number;
+  dreamGain: number;
+  flickerRatio: number;
+  backend: string;
+}
+
+/** One MD5 per decoded frame: compares two videos' pictures exactly. */
+async function frameHashes(path: string): Promise<string[]> {
+  const { stdout } = await ffmpegRun(['-i', path, '-map', '0:v', '-f', 'framemd5', '-']);
+  return stdout
+    .toString()
+    .split('\n')
+    .filter((l) => l && !l.startsWith('#'))
+    .map((l) => l.split(',').pop()!.trim());
+}
+
+describe('dreamflow video', () => {
+  let dir: string;
+  let clip: string;
+  beforeAll(async () => {
+    dir = tempDir();
+    // 30000/1001 fps with a sine track: the rate must survive as a rational, the sound must survive.
+    clip = await makeClip({ pattern: 'testsrc2', width: 96, height: 64, fps: '30000/1001', seconds: 0.7, audio: true, dir, name: 'clip.mp4' });
+  });
+
+  it('keeps every frame, the exact frame rate, the duration and the sound', async () => {
+    const out = join(dir, 'out.mp4');
+    const r = await runCli(['video', clip, '-o', out, ...FAST, '--json']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const result = lastJson<VideoJson>(r.stdout);
+    const [inInfo, outInfo] = [await probe(clip), await probe(out)];
+    expect(result.frames).toBe(inInfo.frameCount);
+    expect(outInfo.frameCount).toBe(inInfo.frameCount);
+    expect(outInfo.fps).toEqual({ num: 30000, den: 1001 });
+    expect(result.frameRate).toBe('30000/1001');
+    expect(Math.abs(outInfo.durationSeconds - inInfo.durationSeconds)).toBeLessThan(0.1);
+    expect(outInfo.hasAudio).toBe(true);
+    expect(Math.abs(outInfo.audio!.durationSeconds! - inInfo.audio!.durationSeconds!)).toBeLessThan(0.1);
+    expect([outInfo.width, outInfo.height]).toEqual([96, 64]);
+    // Cheap settings (one octave, one step per carried frame) dream lightly, but a pass-through
+    // would give exactly 1.
+    expect(result.dreamGain).toBeGreaterThan(1.05);
+    expect(result.backend).toBe('wasm');
+    // Nothing but the output is left in the folder: no temp file, no work folder.
+    expect(readdirSync(dir).sort()).toEqual(['clip.mp4', 'out.mp4']);
+  });
+
+  it('after SIGKILL, --resume gives the same frames as an uninterrupted run', async () => {
+    const whole = join(dir, 'whole.mp4');
+    const args = ['--seed', '3', ...FAST];
+    expect((await runCli(['video', clip, '-o', whole, ...args])).code).toBe(0);
+
+    const resumed = join(dir, 'resumed.mp4');
+    const work = join(dir, '.resumed.mp4.dreamflow');
+    const child = spawn(process.execPath, [BIN, 'video', clip, '-o', resumed, ...args, '--quiet'], { stdio: 'ignore' });
+    // Kill it once a few frames are committed (state.bin is replaced after every frame).
+    const state = join(work, 'state.bin');
+    const deadline = Date.now() + 120_000;
+    while (Date.now() < deadline && !(existsSync(state) && readdirSync(work).filter((f) => f.endsWith('.rgb')).length >= 5)) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    child.kill('SIGKILL');
+    await new Promise((r) => child.on('close', r));
+    expect(existsSync(resumed)).toBe(false);
+    expect(existsSync(state)).toBe(true);
+
+    const r = await runCli(['video', clip, '-o', resumed, ...args, '--resume', '--json']);
+    expect(r.code).toBe(0);
+    const result = lastJson<VideoJson & { resumedFrom: number }>(r.stdout);
+    expect(result.resumedFrom).toBeGreaterThanOrEqual(5);
+    expect(await frameHashes(resumed)).toEqual(await frameHashes(whole));
+    expect(existsSync(work)).toBe(false);
+  });
+
+  it('stops on Ctrl-C with a hint to resume, keeping its progress', async () => {
+    const out = join(dir, 'interrupted.mp4');
+    const child = spawn(process.execPath, [BIN, 'video', clip, '-o', out, ...FAST], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const work = join(dir, '.interrupted.mp4.dreamflow');
+    const deadline = Date.now() + 120_000;
+    while (Date.now() < deadline && !existsSync(join(work, 'state.bin'))) await new Promise((r) => setTimeout(r, 50));
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((r) => child.on('close', r));
+    expect(code).toBe(130);
+    expect(stderr).toMatch(/interrupted after \d+ finished frame\(s\); run the same command with --resume/);
+    expect(existsSync(out)).toBe(false);
+    expect(existsSync(join(work, 'state.bin'))).toBe(true);
+  });
+
+  describe('refuses bad input with one clear line and no output', () => {
+    const cases: Array<[string, (d: string) => Promise<string>, RegExp]> = [
+      ['a missing file', async (d) => join(d, 'missing.mp4'), /no such file|does not exist/],
+      ['a text file named .mp4', async (d) => {
+        const p = join(d, 'notes.mp4');
+        writeFileSync(p, 'this is not a video\n'.repeat(20));
+        return p;
+      }, /notes\.mp4/],
+      ['a zero-length file', async (d) => {
+        const p = join(d, 'empty.mp4');
+        writeFileSync(p, '');
+        return p;
+      }, /empty\.mp4.*(empty|0 bytes)/],
+      ['an audio-only file', async (d) => {
+        const p = join(d, 'tone.m4a');
+        await ffmpegRun(['-y', '-f', 'lavfi', '-i', 'sine=frequency=440', '-t', '0.5', '-c:a', 'aac', p]);
+        return p;
+      }, /tone\.m4a.*(no video|audio)/i],
+    ];
+    it.each(cases)('%s', async (_, make, message) => {
+      const d = tempDir();
+      const input = await make(d);
+      const out = join(d, 'out.mp4');
+      const r = await runCli(['video', input, '-o', out, ...FAST]);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(existsSync(out)).toBe(false);
+      expect(readdirSync(d).filter((f) => f.startsWith('.'))).toEqual([]);
+    });
+
+    it('an output path in a missing folder', async () => {
+      const r = await runCli(['video', clip, '-o', join(dir, 'nope', 'out.mp4'), ...FAST]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/folder .*nope.* does not exist|output folder does not exist/);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    });
+
+    it('a file whose tail is corrupt is dreamed up to its last decodable frame, with a warning', async () => {
+      const d = tempDir();
+      const damaged = join(d, 'damaged.mp4');
+      copyFileSync(clip, damaged);
+      // The mdat sits before the index in ffmpeg's default layout: re-encode with the index first,
+      // then cut the file so the last frames' data is missing.
+      await ffmpegRun(['-y', '-i', clip, '-c', 'copy', '-movflags', '+faststart', damaged]);
+      truncateSync(damaged, Math.floor(statSync(damaged).size * 0.7));
+      const out = join(d, 'out.mp4');
+      const r = await runCli(['video', damaged, '-o', out, ...FAST, '--json']);
+      expect(r.code).toBe(0);
+      expect(r.stderr).toMatch(/warning/);
+      const frames = lastJson<VideoJson>(r.stdout).frames;
+      expect(frames).toBeGreaterThan(0);
+      expect((await probe(out)).frameCount).toBe(frames);
+    });
+  });
+});
+
+describe('temporal coherence on a real camera pan', () => {
+  let dir: string;
+  let pan: string;
+  beforeAll(async () => {
+    dir = tempDir();
+    pan = await makePanClip({ width: 128, height: 80, fps: 10, seconds: 1, dx: 2, dy: 1, dir, name: 'pan.mp4' });
+  });
+  afterAll(() => undefined);
+
+  it('flow halves the flicker of per-frame dreaming or better, and still dreams (gain ≥ 1.5)', async () => {
+    const dream = ['--octaves', '2', '--iterations', '6', '--seed', '1', '--json', '--quiet'];
+    const naive = await runCli(['video', pan, '-o', join(dir, 'naive.mp4'), '--no-flow', ...dream]);
+    const coherent = await runCli(['video', pan, '-o', join(dir, 'coherent.mp4'), ...dream]);
+    expect(naive.code).toBe(0);
+    expect(coherent.code).toBe(0);
+    const a = lastJson<VideoJson>(naive.stdout);
+    const b = lastJson<VideoJson>(coherent.stdout);
+    expect(b.flickerRatio).toBeLessThanOrEqual(a.flickerRatio / 2);
+    expect(b.dreamGain).toBeGreaterThanOrEqual(1.5);
+    expect(a.flickerRatio).toBeGreaterThan(1);
+  });
+});
