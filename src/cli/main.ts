@@ -5,7 +5,10 @@ const HELP = `dreamflow — DeepDream for stills, video files, live streams and 
 
 Commands:
   image IN -o OUT      dream a picture
+  stills DIR -o DIR    dream every picture of a folder
   video IN -o OUT      dream a video file (sound kept, flicker-free, resumable)
+  live --input SRC     dream a camera or stream live for browsers on a WebSocket
+  run FILE.json        run a pipeline file (pipelines/ has presets)
   metrics IN OUT       flicker ratio and dream gain of a dreamed video
   layers               list a model's layers, or render a --gallery of them
   models list|pull     show or download model weights
@@ -18,11 +21,30 @@ type Command = (args: string[]) => Promise<void>;
 /** Commands load lazily, so `dreamflow layers` never pays for ffmpeg or the server. */
 const COMMANDS: Record<string, () => Promise<Command>> = {
   image: async () => (await import('./image.js')).imageCommand,
+  stills: async () => (await import('./stills.js')).stillsCommand,
   video: async () => (await import('./video.js')).videoCommand,
+  live: async () => (await import('./live.js')).liveCommand,
+  run: async () => (await import('./run.js')).runCommand,
   metrics: async () => (await import('./metrics.js')).metricsCommand,
   layers: async () => (await import('./layers.js')).layersCommand,
   models: async () => (await import('./models.js')).modelsCommand,
 };
+
+/** A command's implementation by name (`dreamflow run` runs pipelines through these). */
+export async function commandFor(name: string): Promise<Command> {
+  const load = COMMANDS[name];
+  if (!load) throw new UserError(`unknown command "${name}"`);
+  return load();
+}
+
+/** `dreamflow video … --print-config`: the pipeline file those flags make, instead of running. */
+async function printConfig(command: string, args: string[]): Promise<boolean> {
+  if (!args.includes('--print-config')) return false;
+  const { configFromArgs, effectiveConfig, isPresetCommand } = await import('../pipeline/config.js');
+  if (!isPresetCommand(command)) return false;
+  console.log(JSON.stringify(effectiveConfig(configFromArgs(command, args)), null, 2));
+  return true;
+}
 
 /** Run the CLI; returns the exit code. User mistakes print one line, never a stack. */
 export async function main(argv: string[]): Promise<number> {
@@ -42,6 +64,7 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   try {
+    if (name !== 'help' && (await printConfig(target, rest))) return 0;
     await (await load())(name === 'help' ? ['--help'] : rest);
     return 0;
   } catch (err) {
