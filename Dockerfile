@@ -1,0 +1,48 @@
+# dreamflow on an NVIDIA GPU. @tensorflow/tfjs-node-gpu 4.22 loads libtensorflow 2.9.1, which is
+# built against CUDA 11.2 and cuDNN 8.1: the base image must carry exactly those runtimes.
+#   docker build -t dreamflow .
+#   docker run --gpus all -v "$PWD:/work" -w /work dreamflow video in.mp4 -o out.mp4 --backend tensorflow
+FROM nvidia/cuda:11.2.2-cudnn8-runtime-ubuntu20.04
+
+ARG NODE_VERSION=20.18.1
+ARG TFJS_NODE_GPU_VERSION=4.22.0
+ENV DEBIAN_FRONTEND=noninteractive
+
+# Node 20 (the official build runs on Ubuntu 20.04's glibc) and ffmpeg for decoding and encoding.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates curl xz-utils ffmpeg \
+ && curl -fsSL "https://nodejs.org/dist/v${NODE_VERSION}/node-v${NODE_VERSION}-linux-x64.tar.xz" \
+    | tar -xJ -C /usr/local --strip-components=1 \
+ && apt-get purge -y curl xz-utils && apt-get autoremove -y && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /opt/dreamflow
+COPY package.json package-lock.json tsconfig.json ./
+COPY bin ./bin
+COPY src ./src
+COPY bench ./bench
+COPY models ./models
+COPY pipelines ./pipelines
+COPY samples ./samples
+
+# Build (the prepare script compiles TypeScript), drop the dev tools, then add the GPU backend,
+# whose install script fetches libtensorflow for CUDA.
+RUN npm ci --no-audit --no-fund \
+ && npm prune --omit=dev \
+ && npm install --no-save --omit=dev --no-audit --no-fund "@tensorflow/tfjs-node-gpu@${TFJS_NODE_GPU_VERSION}" \
+ && npm cache clean --force \
+ && ln -s /opt/dreamflow/bin/dreamflow.js /usr/local/bin/dreamflow
+
+# Run as an unprivileged user; weights are fetched once into its cache (mount a volume to keep them,
+# or mount a folder of weights and set DREAMFLOW_WEIGHTS).
+RUN useradd --create-home --uid 10001 dreamflow && mkdir -p /home/dreamflow/.cache/dreamflow && chown -R dreamflow /home/dreamflow/.cache
+USER dreamflow
+ENV NODE_ENV=production FFMPEG_PATH=/usr/bin/ffmpeg FFPROBE_PATH=/usr/bin/ffprobe DREAMFLOW_PORT=8080
+VOLUME ["/home/dreamflow/.cache/dreamflow"]
+EXPOSE 8080
+
+# For `live`: healthy while the server answers /healthz (batch jobs: docker run --no-healthcheck).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + process.env.DREAMFLOW_PORT + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+
+ENTRYPOINT ["dreamflow"]
+CMD ["--help"]
