@@ -11,6 +11,8 @@ if (!process.env.DREAMFLOW_WEIGHTS && existsSync(shared)) process.env.DREAMFLOW_
 
 const BENCHES: Record<string, () => Promise<Record<string, unknown>>> = {
   engine: async () => (await import('./engine.js')).benchEngine(),
+  video: async () => (await import('./video.js')).benchVideo(),
+  live: async () => (await import('./live.js')).benchLive(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
