@@ -21,7 +21,7 @@ import { FLAG_BROWSER, encodeCameraMessage, parseClientMessage } from '../src/se
 import { liveInputArgs, parseLiveInput } from '../src/sources/live.js';
 import { liveCommand } from '../src/cli/live.js';
 import { connectViewer, healthz, nextText, percentile, preloadOpenCv, sleep, upgradeStatus, waitFor, type TestViewer } from './helpers/live.js';
-import { ROOT, tempDir } from './helpers/paths.js';
+import { BIN, ROOT, tempDir } from './helpers/paths.js';
 
 const CHEAP = { ...LIVE_TEMPORAL, dream: { ...LIVE_DREAM, octaves: 1, iterations: 2 }, frameIterations: 1 };
 const LAYER = 'inception_3b/output';
@@ -368,7 +368,7 @@ describe('dreamflow live server', () => {
     const dir = scratch();
     mkdirSync(join(dir, 'hls'));
     const record = join(dir, 'out.mp4');
-    const args = ['--import', 'tsx', join(ROOT, 'test', 'helpers', 'liveMain.ts')];
+    const args = [BIN, 'live'];
     args.push('--input', 'lavfi:testsrc2', '--size', '96x64', '--fps', '8', '--port', '0', '--layer', LAYER, '--octaves', '1', '--iterations', '2');
     args.push('--frame-iterations', '1', '--workers', '1', '--record', record, '--push', join(dir, 'hls', 'live.m3u8'));
     const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
