@@ -12,6 +12,8 @@ Commands:
   metrics IN OUT       flicker ratio and dream gain of a dreamed video
   layers               list a model's layers, or render a --gallery of them
   models list|pull     show or download model weights
+  farm IN -o OUT       dream one video on many machines (segments queued on Redis)
+  worker --redis URL   take and dream a farm's segments
   help COMMAND         options of a command
 
 Run "dreamflow COMMAND --help" for the options of each command.`;
@@ -28,6 +30,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   metrics: async () => (await import('./metrics.js')).metricsCommand,
   layers: async () => (await import('./layers.js')).layersCommand,
   models: async () => (await import('./models.js')).modelsCommand,
+  farm: async () => (await import('./farm.js')).farmCommand,
+  worker: async () => (await import('./worker.js')).workerCommand,
 };
 
 /** A command's implementation by name (`dreamflow run` runs pipelines through these). */

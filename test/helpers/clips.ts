@@ -46,6 +46,8 @@ export interface ClipOptions {
   name?: string;
   /** MP4 index at the front (default false, ffmpeg's default layout). */
   faststart?: boolean;
+  /** At most this many frames between keyframes (`-g`; default: x264's 250). */
+  keyframeInterval?: number;
 }
 
 let clipCounter = 0;
@@ -61,6 +63,7 @@ export async function makeClip(opts: ClipOptions): Promise<string> {
   args.push('-t', String(opts.seconds), '-map', '0:v');
   if (opts.audio) args.push('-map', '1:a', '-c:a', 'aac', '-b:a', '96k');
   args.push('-c:v', 'libx264', '-preset', 'veryfast', '-crf', '18', '-pix_fmt', 'yuv420p');
+  if (opts.keyframeInterval !== undefined) args.push('-g', String(opts.keyframeInterval));
   if (opts.faststart) args.push('-movflags', '+faststart');
   args.push(out);
   await ffmpegRun(args);
@@ -85,6 +88,8 @@ export interface PanClipOptions {
   audio?: boolean;
   dir?: string;
   name?: string;
+  /** At most this many frames between keyframes (`-g`; default: x264's 250). */
+  keyframeInterval?: number;
 }
 
 /**
@@ -118,7 +123,9 @@ export async function makePanClip(opts: PanClipOptions): Promise<string> {
   if (opts.audio) args.push('-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=44100');
   args.push('-vf', vf, '-frames:v', String(frames), '-t', String(opts.seconds), '-map', '0:v');
   if (opts.audio) args.push('-map', '1:a', '-c:a', 'aac', '-b:a', '96k');
-  args.push('-c:v', 'libx264', '-preset', 'veryfast', '-crf', '16', '-pix_fmt', 'yuv420p', out);
+  args.push('-c:v', 'libx264', '-preset', 'veryfast', '-crf', '16', '-pix_fmt', 'yuv420p');
+  if (opts.keyframeInterval !== undefined) args.push('-g', String(opts.keyframeInterval));
+  args.push(out);
   await ffmpegRun(args);
   return out;
 }

@@ -1,0 +1,94 @@
+import { UserError } from '../errors.js';
+import { DEFAULT_QUEUE } from '../farm/protocol.js';
+import { checkQueueName } from '../farm/coordinator.js';
+import { parseRedisUrl } from '../farm/redis.js';
+import { FarmWorker, type JobSettings } from '../farm/worker.js';
+import { num, objective, parse, runnerOptions, str } from './options.js';
+import { VIDEO_OPTIONS, temporalSettings } from './video.js';
+
+export const WORKER_OPTIONS = {
+  redis: { type: 'string' },
+  queue: { type: 'string' },
+  concurrency: { type: 'string' },
+  heartbeat: { type: 'string' },
+  backend: { type: 'string' },
+  workers: { type: 'string' },
+  weights: { type: 'string' },
+  quiet: { type: 'boolean' },
+} as const;
+
+export const DEFAULT_HEARTBEAT_SECONDS = 30;
+
+export const WORKER_HELP = `dreamflow worker --redis redis://HOST:PORT [options]
+
+Take video segments from a render farm's queue (see "dreamflow farm"), dream them and store the
+result in Redis, until stopped (Ctrl-C hands the segment in progress back to the queue). Start
+any number, on any machines that see the input at the coordinator's path.
+
+      --redis URL          the farm's Redis, redis://[user:pass@]HOST:PORT[/DB]
+      --queue NAME         queue name (default ${DEFAULT_QUEUE})
+      --concurrency N      segments dreamed at once by this process (default 1)
+      --heartbeat S        seconds a worker that stopped answering keeps its segment before
+                           another worker takes it over (default ${DEFAULT_HEARTBEAT_SECONDS})
+      --backend B          auto, wasm, cpu, tensorflow, tensorflow-gpu (as for "dreamflow video")
+      --workers N          gradient threads of this process
+      --weights DIR        where the model weights are
+      --quiet              log only errors`;
+
+export async function workerCommand(args: string[]): Promise<void> {
+  const { values, positionals } = parse(args, WORKER_OPTIONS, 0);
+  if (values.help) {
+    console.log(WORKER_HELP);
+    return;
+  }
+  void positionals;
+  const redisUrl = str(values, 'redis');
+  if (!redisUrl) throw new UserError('worker: missing --redis redis://HOST:PORT');
+  const redis = parseRedisUrl(redisUrl);
+  const queue = checkQueueName(str(values, 'queue') ?? DEFAULT_QUEUE);
+  const concurrency = num(values, 'concurrency', 1, { integer: true, min: 1, max: 64 });
+  const heartbeatSeconds = num(values, 'heartbeat', DEFAULT_HEARTBEAT_SECONDS, { min: 0.5, max: 3600 });
+  const machine = runnerOptions(values);
+  const quiet = Boolean(values.quiet);
+
+  let name = '';
+  const log = (message: string): void => {
+    if (!quiet) process.stderr.write(`dreamflow worker ${name}: ${message}\n`);
+  };
+  const worker = new FarmWorker({
+    redis,
+    queue,
+    concurrency,
+    heartbeatSeconds,
+    log,
+    // A job's flags are read exactly as `dreamflow video` reads its own.
+    settingsOf: (jobArgs): JobSettings => {
+      const job = parse(jobArgs, VIDEO_OPTIONS).values;
+      return {
+        temporal: temporalSettings(job),
+        runner: { ...machine, model: str(job, 'model') },
+        objective: (runner) => objective(job, runner),
+      };
+    },
+  });
+  name = worker.name;
+  let stopping = false;
+  const onSignal = (): void => {
+    if (stopping) process.exit(130);
+    stopping = true;
+    log('stopping: the segment in progress goes back to the queue (Ctrl-C again to quit at once)');
+    void worker.stop();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    // The default model is the likely one: load it before taking a job.
+    await worker.start(machine);
+    log(`waiting for segments on ${redis.display} (queue ${queue}, heartbeat ${heartbeatSeconds} s)`);
+    await worker.done();
+    log(`stopped after ${worker.segmentsDone} segment(s)`);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
