@@ -1,6 +1,7 @@
 import { UserError } from '../errors.js';
 import { add, ascend, createImage, crop, resize, roll, subtract, type RgbImage } from './image.js';
-import type { Objective } from './objectives.js';
+import { needsWholeImage, type Objective } from './objectives.js';
+import { activePriors, priorStep, validatePriors, type DreamPriors } from './priors.js';
 import { randomShift, seededRandom } from './random.js';
 import type { GradientRunner } from './runner.js';
 import { tileGrid } from './tiles.js';
@@ -20,6 +21,8 @@ export interface DreamSettings {
   tile: number;
   /** Seed of the jitter sequence: the same seed on the same backend gives the same image. */
   seed: number;
+  /** Natural-image priors (total variation, decay, blur, decorrelated step); absent or all off: the classic step. */
+  priors?: DreamPriors | undefined;
 }
 
 /** Google's original notebook: GoogLeNet inception_4c/output, 4 octaves of 1.4, 10 steps of 1.5, jitter 32. */
@@ -49,9 +52,12 @@ export function validateSettings(s: DreamSettings): void {
   check(Number.isInteger(s.jitter) && s.jitter >= 0 && s.jitter <= 1024, `--jitter must be an integer from 0 to 1024 (got ${s.jitter})`);
   check(Number.isInteger(s.tile) && s.tile >= 64 && s.tile <= 4096, `--tile must be an integer from 64 to 4096 (got ${s.tile})`);
   check(Number.isInteger(s.seed) && s.seed >= 0, `--seed must be a non-negative integer (got ${s.seed})`);
+  if (s.priors) validatePriors(s.priors);
 }
 
-function tilesFor(runner: GradientRunner, width: number, height: number, tile: number) {
+function tilesFor(runner: GradientRunner, width: number, height: number, tile: number, whole = false) {
+  // Class and neuron objectives judge the whole image at once (see needsWholeImage).
+  if (whole) return [{ core: { x: 0, y: 0, width, height }, view: { x: 0, y: 0, width, height } }];
   return tileGrid(width, height, { maxTile: tile, margin: TILE_MARGIN, minTiles: runner.parallelism });
 }
 
@@ -68,7 +74,7 @@ async function jitteredGradient(
   dy: number,
 ): Promise<Float32Array> {
   const rolled = dx === 0 && dy === 0 ? x : roll(x, dx, dy);
-  const tiles = tilesFor(runner, x.width, x.height, tile);
+  const tiles = tilesFor(runner, x.width, x.height, tile, needsWholeImage(objective));
   const area = x.width * x.height;
   const results = await runner.gradients(
     tiles.map((t) => ({
@@ -93,7 +99,7 @@ async function jitteredGradient(
 
 /** The objective's value over a whole image (tiled like the gradient, so any size fits). */
 export async function objectiveValue(runner: GradientRunner, image: RgbImage, objective: Objective, tile = DEFAULT_DREAM.tile): Promise<number> {
-  const tiles = tilesFor(runner, image.width, image.height, tile);
+  const tiles = tilesFor(runner, image.width, image.height, tile, needsWholeImage(objective));
   const area = image.width * image.height;
   const values = await runner.values(
     tiles.map((t) => ({
@@ -154,6 +160,8 @@ export async function dream(
   onProgress?: (p: DreamProgress) => void,
 ): Promise<RgbImage> {
   validateSettings(settings);
+  // No prior on: the classic step, bit for bit.
+  const priors = activePriors(settings.priors);
   const random = seededRandom(settings.seed);
   const sizes = octaveSizes(image.width, image.height, settings.octaves, settings.octaveScale);
   const bases = sizes.map(([w, h]) => resize(image, w, h));
@@ -168,7 +176,8 @@ export async function dream(
       const dx = randomShift(random, jx);
       const dy = randomShift(random, jy);
       const grad = await jitteredGradient(runner, x, objective, settings.tile, dx, dy);
-      ascend(x.data, grad, settings.step);
+      if (priors) priorStep(x, base, grad, settings.step, priors, i, settings.iterations);
+      else ascend(x.data, grad, settings.step);
       onProgress?.({ octave: o + 1, octaves: bases.length, iteration: i + 1, iterations: settings.iterations });
     }
     detail = subtract(x, base);

@@ -1,9 +1,10 @@
 import { existsSync, statSync } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
+import { rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import { UserError } from '../errors.js';
 import { toBytes, type RgbImage } from '../dream/image.js';
+import { encodeWithProvenance, type Provenance } from './provenance.js';
 
 type ImageFormat = 'jpeg' | 'png' | 'webp' | 'tiff' | 'avif' | 'gif';
 
@@ -37,19 +38,28 @@ export function tempPathFor(path: string): string {
   return join(dirname(path), `.${basename(path)}.partial-${process.pid}${extname(path)}`);
 }
 
-/** Encode and write an image atomically: a temp file renamed into place once complete. */
-export async function writeImage(path: string, image: RgbImage, comment?: string): Promise<void> {
+/**
+ * Encode a sharp pipeline to the path's format and write it atomically (a temp file renamed into
+ * place once complete), with the settings that made it embedded (see provenance.ts).
+ */
+export async function writeEncoded(path: string, pipeline: Sharp, provenance?: Provenance): Promise<void> {
   const format = checkImageOutput(path);
   const temp = tempPathFor(path);
   try {
-    let s = sharp(Buffer.from(toBytes(image).buffer), { raw: { width: image.width, height: image.height, channels: 3 } });
-    if (format === 'jpeg') s = s.jpeg({ quality: 92 });
-    else s = s.toFormat(format);
-    if (comment) s = s.withMetadata({ exif: { IFD0: { ImageDescription: comment } } });
-    await s.toFile(temp);
+    const encoded = format === 'jpeg' ? pipeline.jpeg({ quality: 92 }) : pipeline.toFormat(format);
+    await writeFile(temp, await encodeWithProvenance(encoded, format, provenance));
     await rename(temp, path);
   } catch (err) {
     await rm(temp, { force: true });
     throw err;
   }
+}
+
+/**
+ * Encode and write an image atomically. `provenance` is the full settings as an object (a plain
+ * string is kept as `{ text }`), embedded so that `dreamflow info` can print them.
+ */
+export async function writeImage(path: string, image: RgbImage, provenance?: Provenance | string): Promise<void> {
+  const pipeline = sharp(Buffer.from(toBytes(image).buffer), { raw: { width: image.width, height: image.height, channels: 3 } });
+  await writeEncoded(path, pipeline, typeof provenance === 'string' ? { text: provenance } : provenance);
 }

@@ -1,0 +1,248 @@
+import { UserError } from '../errors.js';
+import { filterPlane } from './fft.js';
+import { createImage, meanAbs, subtract, type RgbImage } from './image.js';
+
+/**
+ * Natural-image priors for the dream step. Plain gradient ascent on pixels makes noisy,
+ * high-frequency images; each of these prefers smoother, more natural statistics. All are off by
+ * default (zero / false), which keeps the classic DeepDream look and its exact numbers.
+ */
+export interface DreamPriors {
+  /**
+   * Total variation: weight of the (smoothed L1) total-variation descent direction added to the
+   * normalised objective gradient, whose mean magnitude is 1. 0 = off.
+   */
+  tv: number;
+  /** L2 decay: fraction of the dreamed detail (image − octave base) removed after each step. 0 = off. */
+  decay: number;
+  /** Gaussian blur sigma in pixels at the first step of each octave. 0 = off. */
+  blur: number;
+  /** Sigma at the last step of each octave: the blur anneals linearly from `blur` to this. */
+  blurEnd: number;
+  /** Blur the gradient before the step, or the dreamed detail after it. */
+  blurTarget: BlurTarget;
+  /**
+   * The decorrelated step of feature-visualisation work (Olah et al. 2017, Lucid): the step is
+   * taken in a colour space decorrelated by the ImageNet colour correlation and in a Fourier basis
+   * scaled by 1/frequency, so it has the colour and spectral statistics of natural images.
+   */
+  decorrelate: boolean;
+}
+
+export type BlurTarget = 'gradient' | 'image';
+export const BLUR_TARGETS: readonly BlurTarget[] = ['gradient', 'image'];
+
+export const NO_PRIORS: DreamPriors = { tv: 0, decay: 0, blur: 0, blurEnd: 0, blurTarget: 'gradient', decorrelate: false };
+
+/** The priors if any is on, else undefined (the classic step). */
+export function activePriors(p: DreamPriors | undefined): DreamPriors | undefined {
+  if (!p) return undefined;
+  return p.tv > 0 || p.decay > 0 || p.blur > 0 || p.blurEnd > 0 || p.decorrelate ? p : undefined;
+}
+
+export function validatePriors(p: DreamPriors): void {
+  const check = (ok: boolean, what: string): void => {
+    if (!ok) throw new UserError(what);
+  };
+  check(Number.isFinite(p.tv) && p.tv >= 0 && p.tv <= 100, `--tv must be from 0 to 100 (got ${p.tv})`);
+  check(Number.isFinite(p.decay) && p.decay >= 0 && p.decay < 1, `--decay must be at least 0 and below 1 (got ${p.decay})`);
+  check(Number.isFinite(p.blur) && p.blur >= 0 && p.blur <= 50, `--blur sigma must be from 0 to 50 pixels (got ${p.blur})`);
+  check(Number.isFinite(p.blurEnd) && p.blurEnd >= 0 && p.blurEnd <= 50, `--blur end sigma must be from 0 to 50 pixels (got ${p.blurEnd})`);
+  check(BLUR_TARGETS.includes(p.blurTarget), `--blur-target must be gradient or image (got ${p.blurTarget})`);
+}
+
+/** Sigma of step `i` of `n` within an octave: linear from `start` to `end`. */
+export function annealedSigma(start: number, end: number, i: number, n: number): number {
+  return n <= 1 ? start : start + ((end - start) * i) / (n - 1);
+}
+
+function gaussianKernel(sigma: number): Float32Array {
+  const radius = Math.max(1, Math.ceil(3 * sigma));
+  const k = new Float32Array(2 * radius + 1);
+  let total = 0;
+  for (let i = -radius; i <= radius; i++) {
+    const v = Math.exp(-(i * i) / (2 * sigma * sigma));
+    k[i + radius] = v;
+    total += v;
+  }
+  for (let i = 0; i < k.length; i++) k[i] = k[i]! / total;
+  return k;
+}
+
+/**
+ * Separable Gaussian blur of interleaved RGB values (an image or a gradient), edges clamped.
+ * Sigmas below 0.05 px change nothing measurable and return a copy.
+ */
+export function gaussianBlur(img: RgbImage, sigma: number): RgbImage {
+  const { width: w, height: h, data } = img;
+  if (sigma < 0.05) return createImage(w, h, data.slice());
+  const k = gaussianKernel(sigma);
+  const r = (k.length - 1) / 2;
+  const tmp = new Float32Array(data.length);
+  const out = new Float32Array(data.length);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      let s0 = 0;
+      let s1 = 0;
+      let s2 = 0;
+      for (let i = -r; i <= r; i++) {
+        const xx = x + i < 0 ? 0 : x + i >= w ? w - 1 : x + i;
+        const o = (y * w + xx) * 3;
+        const kv = k[i + r]!;
+        s0 += kv * data[o]!;
+        s1 += kv * data[o + 1]!;
+        s2 += kv * data[o + 2]!;
+      }
+      const o = (y * w + x) * 3;
+      tmp[o] = s0;
+      tmp[o + 1] = s1;
+      tmp[o + 2] = s2;
+    }
+  }
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      let s0 = 0;
+      let s1 = 0;
+      let s2 = 0;
+      for (let i = -r; i <= r; i++) {
+        const yy = y + i < 0 ? 0 : y + i >= h ? h - 1 : y + i;
+        const o = (yy * w + x) * 3;
+        const kv = k[i + r]!;
+        s0 += kv * tmp[o]!;
+        s1 += kv * tmp[o + 1]!;
+        s2 += kv * tmp[o + 2]!;
+      }
+      const o = (y * w + x) * 3;
+      out[o] = s0;
+      out[o + 1] = s1;
+      out[o + 2] = s2;
+    }
+  }
+  return createImage(w, h, out);
+}
+
+/**
+ * Descent direction of the total variation Σ √(Δ² + ε²) over horizontal and vertical neighbour
+ * differences, per channel: the negative gradient, so adding it to the step smooths. The ε of one
+ * grey level makes it differentiable at flat spots (no ±1 flicker there) while it stays about the
+ * L1 total variation (which keeps edges) elsewhere. Values lie in [−4, 4].
+ */
+export function tvDescent(img: RgbImage, epsilon = 1): Float32Array {
+  const { width: w, height: h, data } = img;
+  const out = new Float32Array(data.length);
+  const e2 = epsilon * epsilon;
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const o = (y * w + x) * 3;
+      for (let c = 0; c < 3; c++) {
+        const v = data[o + c]!;
+        if (x + 1 < w) {
+          const d = data[o + 3 + c]! - v;
+          const g = d / Math.sqrt(d * d + e2);
+          // d TV / d v = −g, d TV / d right = +g; descent is the opposite.
+          out[o + c] = out[o + c]! + g;
+          out[o + 3 + c] = out[o + 3 + c]! - g;
+        }
+        if (y + 1 < h) {
+          const below = o + w * 3 + c;
+          const d = data[below]! - v;
+          const g = d / Math.sqrt(d * d + e2);
+          out[o + c] = out[o + c]! + g;
+          out[below] = out[below]! - g;
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Square root of the ImageNet RGB colour correlation (its SVD square root, as used by Lucid),
+ * rows R, G, B; normalised below so its largest column has unit length.
+ */
+const COLOUR_CORRELATION_SQRT: ReadonlyArray<readonly [number, number, number]> = [
+  [0.26, 0.09, 0.02],
+  [0.27, 0.0, -0.05],
+  [0.27, -0.09, 0.03],
+];
+
+/** N·Nᵀ for the normalised colour matrix N: a pixel-space step for a decorrelated-space gradient. */
+function colourPreconditioner(): number[][] {
+  const m = COLOUR_CORRELATION_SQRT;
+  let maxNorm = 0;
+  for (let c = 0; c < 3; c++) maxNorm = Math.max(maxNorm, Math.hypot(m[0]![c]!, m[1]![c]!, m[2]![c]!));
+  const n = m.map((row) => row.map((v) => v / maxNorm));
+  return [0, 1, 2].map((i) => [0, 1, 2].map((j) => n[i]![0]! * n[j]![0]! + n[i]![1]! * n[j]![1]! + n[i]![2]! * n[j]![2]!));
+}
+
+const COLOUR_NNT = colourPreconditioner();
+
+/**
+ * The decorrelated step for a pixel gradient: with the image parametrised as x = N·F⁻¹(S·y)
+ * (N the colour matrix, S a 1/frequency spectrum scale), gradient ascent on y moves x along
+ * N·Nᵀ·F⁻¹(S·F(g)) — one factor of S, the amplitude spectrum natural images have, as the
+ * per-parameter normalisation of Adam-style optimisers leaves it. The lowest frequency's scale
+ * also bounds the constant (DC) term, so brightness does not run away.
+ */
+export function decorrelatedStep(grad: RgbImage): RgbImage {
+  const { width: w, height: h, data } = grad;
+  const n = w * h;
+  const fMin = 1 / Math.max(w, h);
+  const gain = (fx: number, fy: number): number => 1 / Math.max(Math.hypot(fx, fy), fMin);
+  const planes = [0, 1, 2].map((c) => {
+    const plane = new Float64Array(n);
+    for (let i = 0; i < n; i++) plane[i] = data[i * 3 + c]!;
+    return filterPlane(plane, w, h, gain);
+  });
+  const out = new Float32Array(data.length);
+  const m = COLOUR_NNT;
+  for (let i = 0; i < n; i++) {
+    const r = planes[0]![i]!;
+    const g = planes[1]![i]!;
+    const b = planes[2]![i]!;
+    out[i * 3] = m[0]![0]! * r + m[0]![1]! * g + m[0]![2]! * b;
+    out[i * 3 + 1] = m[1]![0]! * r + m[1]![1]! * g + m[1]![2]! * b;
+    out[i * 3 + 2] = m[2]![0]! * r + m[2]![1]! * g + m[2]![2]! * b;
+  }
+  return createImage(w, h, out);
+}
+
+/**
+ * One regularised gradient-ascent step, in place on `x` (values kept in 0–255):
+ * 1. blur the gradient (target `gradient`, annealed sigma) and/or take the decorrelated step;
+ * 2. normalise it to mean magnitude 1 (the classic step's units) and add `tv` × the TV descent;
+ * 3. x ← x + step · direction;
+ * 4. decay the dreamed detail (x − base) by `decay`, and blur it (target `image`).
+ * `base` is the octave's undreamed image: the photo itself is never blurred nor decayed.
+ */
+export function priorStep(
+  x: RgbImage,
+  base: RgbImage,
+  grad: Float32Array,
+  step: number,
+  priors: DreamPriors,
+  iteration: number,
+  iterations: number,
+): void {
+  const sigma = annealedSigma(priors.blur, priors.blurEnd, iteration, iterations);
+  let g = createImage(x.width, x.height, grad);
+  if (priors.blurTarget === 'gradient' && sigma > 0) g = gaussianBlur(g, sigma);
+  if (priors.decorrelate) g = decorrelatedStep(g);
+  const scale = 1 / (meanAbs(g.data) + 1e-8);
+  const tv = priors.tv > 0 ? tvDescent(subtract(x, base)) : undefined;
+  const d = x.data;
+  for (let i = 0; i < d.length; i++) {
+    const dir = g.data[i]! * scale + (tv ? priors.tv * tv[i]! : 0);
+    d[i] = d[i]! + step * dir;
+  }
+  if (priors.decay > 0 || (priors.blurTarget === 'image' && sigma > 0)) {
+    let detail = createImage(x.width, x.height, new Float32Array(d.length));
+    for (let i = 0; i < d.length; i++) detail.data[i] = (d[i]! - base.data[i]!) * (1 - priors.decay);
+    if (priors.blurTarget === 'image' && sigma > 0) detail = gaussianBlur(detail, sigma);
+    for (let i = 0; i < d.length; i++) d[i] = base.data[i]! + detail.data[i]!;
+  }
+  for (let i = 0; i < d.length; i++) {
+    const v = d[i]!;
+    d[i] = v < 0 ? 0 : v > 255 ? 255 : v;
+  }
+}
