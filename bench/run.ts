@@ -13,6 +13,7 @@ const BENCHES: Record<string, () => Promise<Record<string, unknown>>> = {
   engine: async () => (await import('./engine.js')).benchEngine(),
   video: async () => (await import('./video.js')).benchVideo(),
   live: async () => (await import('./live.js')).benchLive(),
+  farm: async () => (await import('./farm.js')).benchFarm(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -34,6 +34,7 @@ interface FarmJson {
   segments: number;
   cuts: number[];
   warmup: number;
+  dreamedFrames: number;
   workers: number;
   workerNames: string[];
   stalled: number;
@@ -132,6 +133,8 @@ describe('dreamflow farm and worker', () => {
     expect(result.segments).toBe(3);
     expect(result.cuts).toEqual([16, 32]);
     expect(result.warmup).toBe(WARMUP);
+    // Each cut costs its dissolve's frames once more, nothing else.
+    expect(result.dreamedFrames).toBe(48 + 2 * WARMUP);
     // The dreaming thread pool kept the worker's event loop free: far below the 2 s heartbeat.
     expect(result.maxEventLoopStallMs).toBeLessThan(1000);
 

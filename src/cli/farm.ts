@@ -154,6 +154,7 @@ export async function farmCommand(args: string[]): Promise<void> {
       height: result.height,
       segmentFrames: result.segmentFrames,
       warmup: result.warmup,
+      dreamedFrames: result.dreamedFrames,
       cuts: result.cuts,
       resumedSegments: result.resumedSegments,
       stalled: result.stalled,

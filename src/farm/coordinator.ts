@@ -85,6 +85,8 @@ export interface FarmResult {
   height: number;
   warmup: number;
   segmentFrames: number;
+  /** Frames the workers dream: every frame once plus each cut's dissolve (the farm's extra work). */
+  dreamedFrames: number;
   /** Wall time of this coordinator run. */
   seconds: number;
   /** Distinct workers that dreamed the segments. */
@@ -325,6 +327,7 @@ export async function runFarm(opts: FarmOptions): Promise<FarmResult> {
       height: size.height,
       warmup,
       segmentFrames,
+      dreamedFrames: plan.reduce((sum, s) => sum + s.end - s.warmupFrom, 0),
       seconds: (performance.now() - started) / 1000,
       workers: [...new Set(results.map((r) => r.worker))].sort(),
       resumedSegments: alreadyDone,
