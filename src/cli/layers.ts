@@ -7,11 +7,11 @@ import { dreamableLayers } from '../models/catalog.js';
 import { loadManifest } from '../models/manifest.js';
 import { Network } from '../models/network.js';
 import { Progress } from '../pipeline/progress.js';
-import { checkImageOutput, tempPathFor } from '../sinks/imageFile.js';
+import { checkImageOutput, writeEncoded } from '../sinks/imageFile.js';
 import { parseSize, readImage } from '../sources/image.js';
 import { toBytes } from '../dream/image.js';
-import { rename, rm } from 'node:fs/promises';
 import { DREAM_OPTIONS, dreamSettings, parse, runnerOptions, str } from './options.js';
+import { dreamflowVersion, runnerWorkers } from './recipe.js';
 
 export const LAYERS_HELP = `dreamflow layers [--model NAME] [--json]
 dreamflow layers --gallery OUT.png --input IMG [--layers a,b,c] [--size N] [dream options]
@@ -73,16 +73,22 @@ export async function layersCommand(args: string[]): Promise<void> {
       progress.update(i + 1, name);
     }
     progress.done();
-    const temp = tempPathFor(gallery);
-    try {
-      await sharp({ create: { width: cols * cellW, height: rows * cellH, channels: 3, background: '#000' } })
-        .composite(tiles)
-        .toFile(temp);
-      await rename(temp, gallery);
-    } catch (err) {
-      await rm(temp, { force: true });
-      throw err;
-    }
+    const sheet = await sharp({ create: { width: cols * cellW, height: rows * cellH, channels: 3, background: '#000' } })
+      .composite(tiles)
+      .png()
+      .toBuffer();
+    // The gallery carries its settings like every output image (dreamflow info prints them).
+    await writeEncoded(gallery, sharp(sheet), {
+      dreamflow: dreamflowVersion(),
+      command: 'layers',
+      input,
+      size: str(values, 'size') ?? '224',
+      model: runner.manifest.name,
+      backend: runner.backend,
+      workers: runnerWorkers(runner),
+      layers: names,
+      settings,
+    });
     if (!values.quiet) console.log(`wrote ${gallery} (${names.length} layers)`);
   } finally {
     await runner.close();

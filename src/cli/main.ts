@@ -11,6 +11,8 @@ Commands:
   run FILE.json        run a pipeline file (pipelines/ has presets)
   metrics IN OUT       flicker ratio and dream gain of a dreamed video
   layers               list a model's layers, or render a --gallery of them
+  sweep IN -o SHEET    contact sheet of a parameter sweep (layers x iterations x step ...)
+  info IMG             the settings an output image was dreamed with
   models list|pull     show or download model weights
   farm IN -o OUT       dream one video on many machines (segments queued on Redis)
   worker --redis URL   take and dream a farm's segments
@@ -29,6 +31,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   run: async () => (await import('./run.js')).runCommand,
   metrics: async () => (await import('./metrics.js')).metricsCommand,
   layers: async () => (await import('./layers.js')).layersCommand,
+  sweep: async () => (await import('./sweep.js')).sweepCommand,
+  info: async () => (await import('./info.js')).infoCommand,
   models: async () => (await import('./models.js')).modelsCommand,
   farm: async () => (await import('./farm.js')).farmCommand,
   worker: async () => (await import('./worker.js')).workerCommand,

@@ -116,8 +116,9 @@ export function shellQuote(arg: string): string {
   return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
 }
 
+/** The `dreamflow image …` command line for arguments from `recipeArgs`, quoted for a shell. */
 export function commandLine(args: readonly string[]): string {
-  return ['dreamflow', ...args].map(shellQuote).join(' ');
+  return ['dreamflow', 'image', ...args].map(shellQuote).join(' ');
 }
 
 /** Side of a synthetic start when no --size is given: the network's training size. */

@@ -55,6 +55,14 @@ const DREAM_FIELDS: FieldSpec[] = [
   f('backend', 'string', 'backend', 'auto, wasm, cpu or tensorflow', { values: ['auto', 'wasm', 'cpu', 'tensorflow'] }),
   f('weights', 'string', 'weights', 'folder holding the model weights'),
   f('workers', 'integer', 'workers', 'worker threads (0 = main thread)'),
+  f('class', 'string', 'class', 'class(es) to make the image look like: name or index, optional :weight'),
+  f('classScore', 'string', 'class-score', 'class score to raise', { values: ['logit', 'probability'] }),
+  f('neuron', 'string', 'neuron', 'one neuron: LAYER:CHANNEL[@X,Y][:weight] (position in percent for video)'),
+  f('tv', 'number', 'tv', 'total-variation prior weight (0 = off)'),
+  f('decay', 'number', 'decay', 'L2 decay of the dreamed detail per step (0 = off)'),
+  f('blur', 'string', 'blur', 'Gaussian blur sigma S[:E], annealed from S to E over each octave'),
+  f('blurTarget', 'string', 'blur-target', 'what --blur smooths', { values: ['gradient', 'image'] }),
+  f('decorrelate', 'boolean', 'decorrelate', 'decorrelated step: ImageNet colour decorrelation and 1/f spectrum'),
 ];
 
 export const SECTIONS: readonly SectionSpec[] = [
@@ -501,7 +509,14 @@ export function effectiveConfig(config: PipelineConfig): PipelineConfig {
   const fill =
     (section: SectionName) =>
     ({ kind, ...given }: SectionConfig): SectionConfig => ({ kind, ...defaultsFor(command, section, kind, model), ...given });
-  const stages = config.stages.map(fill('stages'));
+  const stages = config.stages.map((stage) => {
+    const filled = fill('stages')(stage);
+    // A class or neuron objective stands alone unless layers are named: no default layer then.
+    if (stage.kind === 'dream' && stage.layer === undefined && stage.channel === undefined && (stage.class !== undefined || stage.neuron !== undefined)) {
+      delete filled.layer;
+    }
+    return filled;
+  });
   // The video presets always carry the dream along the flow unless told not to.
   if ((command === 'video' || command === 'vr') && !stages.some((s) => s.kind === 'temporal')) {
     stages.splice(1, 0, fill('stages')({ kind: 'temporal' }));
