@@ -8,6 +8,7 @@ Commands:
   stills DIR -o DIR    dream every picture of a folder
   video IN -o OUT      dream a video file (sound kept, flicker-free, resumable)
   live --input SRC     dream a camera or stream live for browsers on a WebSocket
+  vr IN -o OUT         dream a 360° video: seamless, cubemap or stereo, with 360° metadata
   run FILE.json        run a pipeline file (pipelines/ has presets)
   metrics IN OUT       flicker ratio and dream gain of a dreamed video
   layers               list a model's layers, or render a --gallery of them
@@ -28,6 +29,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   stills: async () => (await import('./stills.js')).stillsCommand,
   video: async () => (await import('./video.js')).videoCommand,
   live: async () => (await import('./live.js')).liveCommand,
+  vr: async () => (await import('./vr.js')).vrCommand,
   run: async () => (await import('./run.js')).runCommand,
   metrics: async () => (await import('./metrics.js')).metricsCommand,
   layers: async () => (await import('./layers.js')).layersCommand,

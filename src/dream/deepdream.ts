@@ -1,5 +1,5 @@
 import { UserError } from '../errors.js';
-import { add, ascend, createImage, crop, resize, roll, subtract, type RgbImage } from './image.js';
+import { add, ascend, createImage, crop, cropWrapX, resize, roll, subtract, type RgbImage } from './image.js';
 import { needsWholeImage, type Objective } from './objectives.js';
 import { activePriors, priorStep, validatePriors, type DreamPriors } from './priors.js';
 import { randomShift, seededRandom } from './random.js';
@@ -21,6 +21,12 @@ export interface DreamSettings {
   tile: number;
   /** Seed of the jitter sequence: the same seed on the same backend gives the same image. */
   seed: number;
+  /**
+   * 360° equirectangular input: the left and right edges are one. Tiles see wrapped columns
+   * across them (circular padding for every layer) and the pyramid resamples around them, so no
+   * seam appears at 0°/360°. Absent or false: flat images, results unchanged.
+   */
+  wrapX?: boolean | undefined;
   /** Natural-image priors (total variation, decay, blur, decorrelated step); absent or all off: the classic step. */
   priors?: DreamPriors | undefined;
 }
@@ -55,10 +61,10 @@ export function validateSettings(s: DreamSettings): void {
   if (s.priors) validatePriors(s.priors);
 }
 
-function tilesFor(runner: GradientRunner, width: number, height: number, tile: number, whole = false) {
+function tilesFor(runner: GradientRunner, width: number, height: number, tile: number, wrapX = false, whole = false) {
   // Class and neuron objectives judge the whole image at once (see needsWholeImage).
   if (whole) return [{ core: { x: 0, y: 0, width, height }, view: { x: 0, y: 0, width, height } }];
-  return tileGrid(width, height, { maxTile: tile, margin: TILE_MARGIN, minTiles: runner.parallelism });
+  return tileGrid(width, height, { maxTile: tile, margin: TILE_MARGIN, minTiles: runner.parallelism, wrapX });
 }
 
 /**
@@ -72,13 +78,15 @@ async function jitteredGradient(
   tile: number,
   dx: number,
   dy: number,
+  wrapX = false,
 ): Promise<Float32Array> {
   const rolled = dx === 0 && dy === 0 ? x : roll(x, dx, dy);
-  const tiles = tilesFor(runner, x.width, x.height, tile, needsWholeImage(objective));
+  const tiles = tilesFor(runner, x.width, x.height, tile, wrapX, needsWholeImage(objective));
   const area = x.width * x.height;
+  const cut = wrapX ? cropWrapX : crop;
   const results = await runner.gradients(
     tiles.map((t) => ({
-      image: crop(rolled, t.view.x, t.view.y, t.view.width, t.view.height),
+      image: cut(rolled, t.view.x, t.view.y, t.view.width, t.view.height),
       weight: (t.core.width * t.core.height) / area,
     })),
     objective,
@@ -99,7 +107,7 @@ async function jitteredGradient(
 
 /** The objective's value over a whole image (tiled like the gradient, so any size fits). */
 export async function objectiveValue(runner: GradientRunner, image: RgbImage, objective: Objective, tile = DEFAULT_DREAM.tile): Promise<number> {
-  const tiles = tilesFor(runner, image.width, image.height, tile, needsWholeImage(objective));
+  const tiles = tilesFor(runner, image.width, image.height, tile, false, needsWholeImage(objective));
   const area = image.width * image.height;
   const values = await runner.values(
     tiles.map((t) => ({
@@ -164,18 +172,22 @@ export async function dream(
   const priors = activePriors(settings.priors);
   const random = seededRandom(settings.seed);
   const sizes = octaveSizes(image.width, image.height, settings.octaves, settings.octaveScale);
-  const bases = sizes.map(([w, h]) => resize(image, w, h));
+  const wrapX = settings.wrapX === true;
+  const bases = sizes.map(([w, h]) => resize(image, w, h, { wrapX }));
   let detail: RgbImage | undefined;
   let x = image;
   for (let o = 0; o < bases.length; o++) {
     const base = bases[o]!;
-    x = detail ? add(base, resize(detail, base.width, base.height)) : createImage(base.width, base.height, base.data.slice());
+    x = detail ? add(base, resize(detail, base.width, base.height, { wrapX })) : createImage(base.width, base.height, base.data.slice());
     for (let i = 0; i < settings.iterations; i++) {
       const jx = Math.min(settings.jitter, base.width - 1);
       const jy = Math.min(settings.jitter, base.height - 1);
-      const dx = randomShift(random, jx);
+      // A panorama rolled by any longitude is the same panorama: roll over the whole width, so
+      // the network's view edges (where even wrapped context runs out) land at a different
+      // longitude every step and none of them, the 0°/360° seam included, is special.
+      const dx = wrapX ? Math.floor(random() * base.width) : randomShift(random, jx);
       const dy = randomShift(random, jy);
-      const grad = await jitteredGradient(runner, x, objective, settings.tile, dx, dy);
+      const grad = await jitteredGradient(runner, x, objective, settings.tile, dx, dy, wrapX);
       if (priors) priorStep(x, base, grad, settings.step, priors, i, settings.iterations);
       else ascend(x.data, grad, settings.step);
       onProgress?.({ octave: o + 1, octaves: bases.length, iteration: i + 1, iterations: settings.iterations });

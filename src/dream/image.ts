@@ -28,11 +28,19 @@ export function toBytes(img: RgbImage): Uint8Array {
   return out;
 }
 
+export interface ResizeOptions {
+  /**
+   * Horizontal sampling wraps around (360° equirectangular frames: the left and right edges are
+   * neighbours, so the first column is interpolated with the last instead of clamped).
+   */
+  wrapX?: boolean | undefined;
+}
+
 /**
  * Bilinear resize with pixel-centre alignment (like OpenCV / tf.image with halfPixelCenters).
  * Downscaling by more than 2× first box-filters, so octave pyramids do not alias.
  */
-export function resize(img: RgbImage, width: number, height: number): RgbImage {
+export function resize(img: RgbImage, width: number, height: number, opts: ResizeOptions = {}): RgbImage {
   if (width === img.width && height === img.height) return createImage(width, height, img.data.slice());
   let src = img;
   while (src.width >= 2 * width && src.height >= 2 * height) src = halve(src);
@@ -41,6 +49,7 @@ export function resize(img: RgbImage, width: number, height: number): RgbImage {
   const sy = src.height / height;
   const w = src.width;
   const d = src.data;
+  const wrap = opts.wrapX === true;
   for (let y = 0; y < height; y++) {
     let fy = (y + 0.5) * sy - 0.5;
     if (fy < 0) fy = 0;
@@ -49,10 +58,20 @@ export function resize(img: RgbImage, width: number, height: number): RgbImage {
     const wy = fy - y0;
     for (let x = 0; x < width; x++) {
       let fx = (x + 0.5) * sx - 0.5;
-      if (fx < 0) fx = 0;
-      const x0 = Math.min(Math.floor(fx), w - 1);
-      const x1 = Math.min(x0 + 1, w - 1);
-      const wx = fx - x0;
+      let x0: number;
+      let x1: number;
+      let wx: number;
+      if (wrap) {
+        const f = Math.floor(fx);
+        wx = fx - f;
+        x0 = ((f % w) + w) % w;
+        x1 = x0 + 1 === w ? 0 : x0 + 1;
+      } else {
+        if (fx < 0) fx = 0;
+        x0 = Math.min(Math.floor(fx), w - 1);
+        x1 = Math.min(x0 + 1, w - 1);
+        wx = fx - x0;
+      }
       const a = (y0 * w + x0) * 3;
       const b = (y0 * w + x1) * 3;
       const c = (y1 * w + x0) * 3;
@@ -136,6 +155,28 @@ export function ascend(x: Float32Array, grad: Float32Array, step: number): void 
     const v = x[i]! + scale * grad[i]!;
     x[i] = v < 0 ? 0 : v > 255 ? 255 : v;
   }
+}
+
+/**
+ * Copy a rectangle whose columns may run past either side of the image: they wrap around
+ * (x modulo the width), so a tile of a 360° panorama sees across the 0°/360° seam. Rows must lie
+ * inside the image.
+ */
+export function cropWrapX(img: RgbImage, x: number, y: number, width: number, height: number): RgbImage {
+  const w = img.width;
+  const out = new Float32Array(width * height * 3);
+  for (let r = 0; r < height; r++) {
+    const row = (y + r) * w * 3;
+    let done = 0;
+    // Contiguous runs: at most ceil(width / w) + 1 copies per row.
+    while (done < width) {
+      const sx = (((x + done) % w) + w) % w;
+      const run = Math.min(width - done, w - sx);
+      out.set(img.data.subarray(row + sx * 3, row + (sx + run) * 3), (r * width + done) * 3);
+      done += run;
+    }
+  }
+  return createImage(width, height, out);
 }
 
 /** Copy a rectangle out of an image. */

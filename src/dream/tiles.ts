@@ -2,7 +2,11 @@
 export interface Tile {
   /** The part of the image this tile is responsible for. */
   core: { x: number; y: number; width: number; height: number };
-  /** The core plus a context margin (clamped to the image), which is what the network sees. */
+  /**
+   * The core plus a context margin (clamped to the image), which is what the network sees. With
+   * `wrapX` the margin is not clamped horizontally: x may be negative or x + width exceed the
+   * image width, meaning columns wrapped around from the other side (see cropWrapX).
+   */
   view: { x: number; y: number; width: number; height: number };
 }
 
@@ -26,7 +30,7 @@ function split(length: number, parts: number): Array<[number, number]> {
 export function tileGrid(
   width: number,
   height: number,
-  opts: { maxTile: number; margin: number; minTiles?: number; minSide?: number },
+  opts: { maxTile: number; margin: number; minTiles?: number; minSide?: number; wrapX?: boolean | undefined },
 ): Tile[] {
   let cols = Math.ceil(width / opts.maxTile);
   let rows = Math.ceil(height / opts.maxTile);
@@ -43,9 +47,10 @@ export function tileGrid(
   const tiles: Tile[] = [];
   for (const [y, h] of split(height, rows)) {
     for (const [x, w] of split(width, cols)) {
-      const vx = Math.max(0, x - opts.margin);
+      // A 360° panorama has no left or right edge: every tile gets its full margin there.
+      const vx = opts.wrapX ? x - opts.margin : Math.max(0, x - opts.margin);
       const vy = Math.max(0, y - opts.margin);
-      const vx2 = Math.min(width, x + w + opts.margin);
+      const vx2 = opts.wrapX ? x + w + opts.margin : Math.min(width, x + w + opts.margin);
       const vy2 = Math.min(height, y + h + opts.margin);
       tiles.push({ core: { x, y, width: w, height: h }, view: { x: vx, y: vy, width: vx2 - vx, height: vy2 - vy } });
     }

@@ -11,6 +11,8 @@
  *   aborts the wasm runtime on ANY unhandled rejection in the program): we remove them.
  */
 
+import { createRequire } from 'node:module';
+
 /** The parts of cv.Mat used here. Mats live in the wasm heap: call delete(). */
 export interface CvMat {
   readonly rows: number;
@@ -81,7 +83,9 @@ async function load(): Promise<{ cv: Cv }> {
   };
   let mod: unknown;
   try {
-    mod = await import('@techstark/opencv-js');
+    // require, not import(): the module's exports carry Emscripten's self-resolving `then`, and
+    // module loaders that await a dynamic import's result (vitest's does) then spin forever.
+    mod = createRequire(import.meta.url)('@techstark/opencv-js');
   } finally {
     for (const l of process.listeners('uncaughtException')) {
       if (!before.uncaught.has(l)) process.removeListener('uncaughtException', l);

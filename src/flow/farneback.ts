@@ -35,6 +35,12 @@ export interface FlowOptions {
   /** Size of the returned field (default: the inputs' size); vectors are scaled to it. */
   outputSize?: { width: number; height: number };
   params?: Partial<FarnebackParams>;
+  /**
+   * 360° equirectangular frames: the left and right edges are neighbours. The frames are padded
+   * with wrapped columns before estimation and the flow cropped back, so motion across the
+   * 0°/360° seam is estimated like motion anywhere else.
+   */
+  wrapX?: boolean;
 }
 
 export const DEFAULT_FLOW_MAX_WIDTH = 256;
@@ -80,12 +86,13 @@ function computeFlowWith(cv: Cv, a: FlowInput, b: FlowInput, opts: FlowOptions, 
   const out = opts.outputSize ?? { width: a.width, height: a.height };
   const scope = new MatScope(cv);
   try {
-    const ga = greyMat(cv, scope, toGrey(a), work);
-    const gb = greyMat(cv, scope, toGrey(b), work);
+    const pad = opts.wrapX ? wrapPadding(work.width) : 0;
+    const ga = wrapPadX(cv, scope, greyMat(cv, scope, toGrey(a), work), pad);
+    const gb = wrapPadX(cv, scope, greyMat(cv, scope, toGrey(b), work), pad);
     const run = (from: CvMat, to: CvMat): FlowField => {
       const flow = scope.mat();
       cv.calcOpticalFlowFarneback(from, to, flow, p.pyrScale, p.levels, p.winsize, p.iterations, p.polyN, p.polySigma, p.gaussian ? cv.OPTFLOW_FARNEBACK_GAUSSIAN : 0);
-      return upscaleFlow(cv, scope, flow, work, out);
+      return upscaleFlow(cv, scope, cropFlowX(cv, scope, flow, pad, work.width), work, out);
     };
     const forward = run(ga, gb);
     return both ? { forward, backward: run(gb, ga) } : { forward };
@@ -102,6 +109,37 @@ function greyMat(cv: Cv, scope: MatScope, grey: GreyImage, work: { width: number
   // Area averaging: plain bilinear decimation aliases fine texture into false motion.
   cv.resize(full, small, new cv.Size(work.width, work.height), 0, 0, cv.INTER_AREA);
   return small;
+}
+
+/** Wrapped columns added on each side for wrapX: enough for the coarsest pyramid level's window. */
+function wrapPadding(width: number): number {
+  return Math.min(width, Math.max(32, Math.round(width / 8)));
+}
+
+/** The grey image with `pad` columns from the opposite side added left and right. */
+function wrapPadX(cv: Cv, scope: MatScope, grey: CvMat, pad: number): CvMat {
+  if (pad === 0) return grey;
+  const w = grey.cols;
+  const h = grey.rows;
+  const wide = w + 2 * pad;
+  const out = scope.mat(h, wide, cv.CV_8UC1);
+  const src = grey.data;
+  const dst = out.data;
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < wide; x++) dst[y * wide + x] = src[y * w + ((((x - pad) % w) + w) % w)]!;
+  }
+  return out;
+}
+
+/** The middle `width` columns of a CV_32FC2 field computed on wrap-padded frames. */
+function cropFlowX(cv: Cv, scope: MatScope, flow: CvMat, pad: number, width: number): CvMat {
+  if (pad === 0) return flow;
+  const out = scope.mat(flow.rows, width, cv.CV_32FC2);
+  const src = flow.data32F;
+  const dst = out.data32F;
+  const wide = flow.cols;
+  for (let y = 0; y < flow.rows; y++) dst.set(src.subarray((y * wide + pad) * 2, (y * wide + pad + width) * 2), y * width * 2);
+  return out;
 }
 
 /** Resize the interleaved CV_32FC2 field to `out` and scale vectors by the size ratio. */

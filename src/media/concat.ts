@@ -15,7 +15,15 @@ function concatListLine(path: string): string {
   return `file '${path.replace(/'/g, "'\\''")}'`;
 }
 
-export async function concatSegments(segments: readonly string[], output: string, opts: { audioFrom?: AudioSource; faststart?: boolean } = {}): Promise<void> {
+export interface ConcatOptions {
+  audioFrom?: AudioSource | undefined;
+  /** MP4/MOV: index first (default true). */
+  faststart?: boolean | undefined;
+  /** Called on the finished temp file before it is renamed into place (failure leaves nothing). */
+  finalize?: ((tempPath: string) => Promise<void>) | undefined;
+}
+
+export async function concatSegments(segments: readonly string[], output: string, opts: ConcatOptions = {}): Promise<void> {
   if (segments.length === 0) throw new UserError(`no frames to write to ${output}`);
   const ext = extname(output);
   const temp = join(dirname(output), `.${basename(output, ext)}.partial-${process.pid}-concat${ext}`);
@@ -32,6 +40,7 @@ export async function concatSegments(segments: readonly string[], output: string
   args.push(temp);
   try {
     await ffmpegRun(args);
+    if (opts.finalize) await opts.finalize(temp);
     await rename(temp, output);
   } catch (err) {
     await unlink(temp).catch(() => undefined);

@@ -10,9 +10,15 @@ import { concatSegments } from '../media/concat.js';
 import { FrameDecoder, evenFit, type Size } from '../media/decoder.js';
 import { FrameEncoder } from '../media/encoder.js';
 import type { SizeSpec } from '../sources/image.js';
-import { TemporalDreamStage, type TemporalSettings } from '../temporal/stage.js';
+import { TemporalDreamStage, type TemporalSettings, type TemporalState } from '../temporal/stage.js';
 import { CheckpointStore, workDirFor, type JobProgress } from './checkpoint.js';
-import type { Frame, Rational } from './types.js';
+import type { Frame, Rational, Stage } from './types.js';
+
+/** A stage whose state can be committed after every frame and restored to resume a job. */
+export interface ResumableStage extends Stage {
+  snapshot(): TemporalState | undefined;
+  restore(state: TemporalState): void;
+}
 
 export interface VideoJobOptions {
   input: string;
@@ -31,6 +37,14 @@ export interface VideoJobOptions {
   onFrame?: (done: number, total: number | undefined) => void;
   onWarning?: (message: string) => void;
   signal?: AbortSignal | undefined;
+  /** The per-frame stage (default: a TemporalDreamStage with `temporal`); e.g. the 360° stage. */
+  createStage?: (runner: GradientRunner, objective: Objective, temporal: TemporalSettings) => ResumableStage;
+  /** Settings of a custom stage that change its output: part of the identity checked on resume. */
+  stageIdentity?: unknown;
+  /** MP4/MOV: index first (default true). */
+  faststart?: boolean | undefined;
+  /** Last edit of the finished file before it is renamed into place (e.g. metadata boxes). */
+  finalize?: ((tempPath: string) => Promise<void>) | undefined;
 }
 
 export interface VideoJobResult {
@@ -94,11 +108,12 @@ export async function runVideoJob(runner: GradientRunner, objective: Objective, 
     codec: opts.codec ?? 'libx264',
     crf: opts.crf ?? 18,
     segmentFrames,
+    ...(opts.stageIdentity === undefined ? {} : { stage: opts.stageIdentity }),
   };
   const dir = workDirFor(opts.output);
   let store: CheckpointStore;
   let progress: JobProgress = { nextFrame: 0, gainSum: 0, gainCount: 0, dreamSeconds: 0 };
-  const stage = new TemporalDreamStage(runner, objective, opts.temporal);
+  const stage: ResumableStage = opts.createStage ? opts.createStage(runner, objective, opts.temporal) : new TemporalDreamStage(runner, objective, opts.temporal);
   const previous = await CheckpointStore.identityIn(dir);
   if (opts.resume && previous !== undefined) {
     if (JSON.stringify(previous) !== JSON.stringify(identity)) {
@@ -179,7 +194,7 @@ export async function runVideoJob(runner: GradientRunner, objective: Objective, 
   await concatSegments(
     Array.from({ length: segments }, (_, s) => store.segmentPath(s)),
     opts.output,
-    { audioFrom: { path: opts.input, start: opts.start, duration: opts.duration } },
+    { audioFrom: { path: opts.input, start: opts.start, duration: opts.duration }, faststart: opts.faststart, finalize: opts.finalize },
   );
   await store.remove();
   return {

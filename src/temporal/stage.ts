@@ -35,6 +35,12 @@ export const DEFAULT_TEMPORAL: TemporalSettings = {
   wrapX: false,
 };
 
+/**
+ * How one image is dreamed (default: `dream` on the image as it is). The 360° cubemap mode
+ * swaps in a dreamer that reprojects to cube faces and back.
+ */
+export type ImageDreamer = (image: RgbImage, objective: Objective, settings: DreamSettings) => Promise<RgbImage>;
+
 /** What the stage knows about the frame it just produced (for progress, metrics and tests). */
 export interface FrameReport {
   index: number;
@@ -68,12 +74,16 @@ export class TemporalDreamStage implements Stage {
   /** Residual RMS of the last fresh frame: the carried residual is never allowed to exceed it. */
   private referenceRms = 0;
   lastReport: FrameReport | undefined;
+  private readonly dreamImage: ImageDreamer;
 
   constructor(
     private readonly runner: GradientRunner,
     private objective: Objective,
     private settings: TemporalSettings = DEFAULT_TEMPORAL,
-  ) {}
+    dreamImage?: ImageDreamer,
+  ) {
+    this.dreamImage = dreamImage ?? ((image, objective, settings) => dream(this.runner, image, objective, settings));
+  }
 
   /** Change settings between frames (live controls, the adaptive controller). */
   update(changes: { objective?: Objective; settings?: Partial<TemporalSettings> }): void {
@@ -104,7 +114,7 @@ export class TemporalDreamStage implements Stage {
     let start = input;
     let flow: FrameReport['flow'];
     if (carry) {
-      flow = await computeFlowPair(prev, frame, { maxWidth: s.flowMaxWidth });
+      flow = await computeFlowPair(prev, frame, { maxWidth: s.flowMaxWidth, wrapX: s.wrapX });
       // flow.backward maps this frame's pixels to where they were: bring the old dream here.
       const mask = consistencyMask(flow.backward, flow.forward, { wrapX: s.wrapX });
       const residual = residualOf(this.previousDream!, fromBytes(prev.width, prev.height, prev.data));
@@ -114,7 +124,9 @@ export class TemporalDreamStage implements Stage {
     const settings: DreamSettings = carry
       ? { ...s.dream, iterations: s.frameIterations, seed }
       : { ...s.dream, seed };
-    const dreamed = await dream(this.runner, start, this.objective, settings);
+    // A 360° stage dreams with wrap-around too (the dream settings alone may not say so).
+    if (s.wrapX) settings.wrapX = true;
+    const dreamed = await this.dreamImage(start, this.objective, settings);
     const residualRms = rms(residualOf(dreamed, input));
     if (!carry) this.referenceRms = residualRms;
     this.previousInput = frame;
