@@ -14,6 +14,7 @@ const BENCHES: Record<string, () => Promise<Record<string, unknown>>> = {
   video: async () => (await import('./video.js')).benchVideo(),
   live: async () => (await import('./live.js')).benchLive(),
   farm: async () => (await import('./farm.js')).benchFarm(),
+  vr: async () => (await import('./vr.js')).benchVr(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
