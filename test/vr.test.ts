@@ -110,26 +110,27 @@ describe('wrap-around in longitude', () => {
 
   it('optical flow follows motion across the 0°/360° seam', async () => {
     const pano = await panorama(EAGLE, 256);
-    // The camera turns: every pixel moves 3 columns right, re-entering on the left.
+    // The camera turns: every pixel moves 8 columns right, the last 8 re-entering on the left.
+    const shift = 8;
     const a = asFrame(pano);
-    const b = asFrame(roll(pano, 3, 0), 1);
-    const edgeError = (u: Float32Array): number => {
+    const b = asFrame(roll(pano, shift, 0), 1);
+    // Flow error of the columns that cross the seam (rows away from the poles).
+    const crossingError = (u: Float32Array): number => {
       let s = 0;
       let n = 0;
       for (let y = 16; y < 112; y++) {
-        for (const x of [0, 1, 2, 3, 4, 5, 250, 251, 252, 253, 254, 255]) {
-          s += Math.abs(u[y * 256 + x]! - 3);
+        for (let x = 256 - shift; x < 256; x++) {
+          s += Math.abs(u[y * 256 + x]! - shift);
           n++;
         }
       }
       return s / n;
     };
-    const wrapped = await computeFlowPair(a, b, { maxWidth: 256, wrapX: true });
-    const flat = await computeFlowPair(a, b, { maxWidth: 256 });
-    const wrappedError = edgeError(wrapped.forward.u);
-    const flatError = edgeError(flat.forward.u);
-    expect(wrappedError).toBeLessThan(0.5);
-    expect(flatError).toBeGreaterThan(2 * wrappedError);
+    const wrappedError = crossingError((await computeFlowPair(a, b, { maxWidth: 256, wrapX: true })).forward.u);
+    const flatError = crossingError((await computeFlowPair(a, b, { maxWidth: 256 })).forward.u);
+    console.log(`flow error across the seam (px): wrapped ${wrappedError.toFixed(2)}, flat ${flatError.toFixed(2)}`);
+    expect(wrappedError).toBeLessThan(0.1);
+    expect(flatError).toBeGreaterThan(0.5);
   });
 });
 
