@@ -120,6 +120,8 @@ export const SECTIONS: readonly SectionSpec[] = [
     fields: [
       f('projection', 'string', 'projection', 'equirect or cubemap', { values: ['equirect', 'cubemap'] }),
       f('stereo', 'string', 'stereo', 'mono, top-bottom or left-right', { values: ['mono', 'top-bottom', 'left-right'] }),
+      f('eyeIterations', 'integer', 'eye-iterations', 'steps per octave refining the dream carried from the left eye to the right'),
+      f('faststart', 'boolean', 'faststart', 'false writes the MP4 index after the media (moov last)', { negation: 'no-faststart' }),
     ],
   },
   { kind: 'image', section: 'sinks', help: 'an image file', fields: [f('path', 'string', 'output', 'output image', { required: true })] },
