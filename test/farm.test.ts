@@ -15,11 +15,10 @@ import { frameRange, frameTableFromCsv, planSegments, parseSegmentLength } from 
 import { parseRedisUrl } from '../src/farm/redis.js';
 import { crossFade, dissolveWeight } from '../src/farm/dissolve.js';
 import { probe } from '../src/media/probe.js';
-import { ffmpegRun } from '../src/media/run.js';
 import { measureVideos } from '../src/metrics/videoMetrics.js';
 import { lastJson, runCli } from './helpers/cli.js';
-import { makePanClip } from './helpers/clips.js';
-import { preloadOpenCv } from './helpers/live.js';
+import { frameHashes, makePanClip } from './helpers/clips.js';
+import { preloadOpenCv, waitFor } from './helpers/live.js';
 import { BIN, tempDir } from './helpers/paths.js';
 import { freePort, startRedis, type TestRedis } from './helpers/redis.js';
 
@@ -49,23 +48,6 @@ interface WorkerProcess {
   exited: Promise<void>;
 }
 
-async function frameHashes(path: string): Promise<string[]> {
-  const { stdout } = await ffmpegRun(['-i', path, '-map', '0:v', '-f', 'framemd5', '-']);
-  return stdout
-    .toString()
-    .split('\n')
-    .filter((l) => l && !l.startsWith('#'))
-    .map((l) => l.split(',').pop()!.trim());
-}
-
-async function until(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 describe('dreamflow farm and worker', () => {
   let dir: string;
   let clip: string;
@@ -81,7 +63,7 @@ describe('dreamflow farm and worker', () => {
     const w: WorkerProcess = { child, name: `${hostname()}:${child.pid}`, log: '', exited: new Promise((r) => child.once('close', () => r())) };
     child.stderr!.on('data', (d: Buffer) => (w.log += d.toString()));
     workers.push(w);
-    await until(() => w.log.includes('waiting for segments'), 60_000, `worker ${w.name} to start (${w.log})`);
+    await waitFor(() => w.log.includes('waiting for segments'), 60_000, `worker ${w.name} to start (${w.log})`);
     return w;
   }
 
@@ -112,7 +94,7 @@ describe('dreamflow farm and worker', () => {
 
     // Kill whichever worker is first seen with progress inside a segment.
     let victim: WorkerProcess | undefined;
-    await until(async () => {
+    await waitFor(async () => {
       const active = await queue.getJobs(['active']);
       const busy = active.find((j) => typeof j.progress === 'number' && j.progress >= 2);
       victim = busy && [a!, b!].find((w) => w.name === busy.processedBy);
@@ -177,7 +159,7 @@ describe('dreamflow farm and worker', () => {
     const args = ['farm', clip, '-o', out, '--redis', redis.url, '--queue', QUEUE, '--segment', '8f', '--no-flow', ...CHEAP, '--crf', '0', '--json'];
     const first = spawn(process.execPath, [BIN, ...args], { stdio: 'ignore' });
     const work = join(dir, '.resumed.mp4.dreamflow-farm');
-    await until(() => existsSync(work) && readdirSync(work).some((f) => f.endsWith('.collected')), 90_000, 'a collected segment');
+    await waitFor(() => existsSync(work) && readdirSync(work).some((f) => f.endsWith('.collected')), 90_000, 'a collected segment');
     first.kill('SIGKILL');
     await new Promise((r) => first.once('close', r));
     expect(existsSync(out)).toBe(false);

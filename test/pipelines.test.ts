@@ -3,10 +3,11 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { probe } from '../src/media/probe.js';
-import { ffmpegRun } from '../src/media/run.js';
+import { recipeArgs, type DreamRecipe } from '../src/cli/recipe.js';
 import { argsFromConfig, configFromArgs, validateConfig } from '../src/pipeline/config.js';
+import { readProvenance } from '../src/sinks/provenance.js';
 import { lastJson, runCli } from './helpers/cli.js';
-import { makeClip, removeDir, tempDir, SHARED_IMAGES } from './helpers/clips.js';
+import { frameHashes, makeClip, removeDir, tempDir, SHARED_IMAGES } from './helpers/clips.js';
 import { ROOT } from './helpers/paths.js';
 
 const PIPELINES = join(ROOT, 'pipelines');
@@ -14,15 +15,6 @@ const presets = readdirSync(PIPELINES).filter((n) => n.endsWith('.json'));
 
 /** Cheap dream settings as overrides of a preset's first (dream) stage. */
 const CHEAP = ['stages[0].octaves=1', 'stages[0].iterations=2', 'stages[0].layer="inception_3b/output"'].flatMap((s) => ['--set', s]);
-
-async function frameHashes(path: string): Promise<string[]> {
-  const { stdout } = await ffmpegRun(['-i', path, '-map', '0:v', '-f', 'framemd5', '-']);
-  return stdout
-    .toString()
-    .split('\n')
-    .filter((l) => l && !l.startsWith('#'))
-    .map((l) => l.split(',').pop()!.trim());
-}
 
 async function pixels(path: string): Promise<Buffer> {
   return sharp(path).raw().toBuffer();
@@ -76,6 +68,14 @@ describe('pipeline files', () => {
     expect(r.code).toBe(0);
     expect(readdirSync(out).sort()).toEqual(['dog.jpg', 'eagle.jpg']);
     expect(lastJson<{ dreamGain: number }>(r.stdout).dreamGain).toBeGreaterThan(1.05);
+    // Each picture carries its full settings, and they remake it pixel for pixel with "image".
+    const recipe = (await readProvenance(join(out, 'dog.jpg'))) as unknown as DreamRecipe;
+    expect(recipe).toMatchObject({ command: 'stills', input: join(stills, 'dog.jpg'), size: '96', terms: ['inception_3b/output'] });
+    expect(recipe.settings).toMatchObject({ octaves: 1, iterations: 2 });
+    const again = join(dir, 'dog-again.jpg');
+    const remake = await runCli(['image', ...recipeArgs(recipe, again), '--quiet']);
+    expect(remake.code).toBe(0);
+    expect((await pixels(again)).equals(await pixels(join(out, 'dog.jpg')))).toBe(true);
   });
 
   it('runs the webcam-live preset with a file played once in place of the camera', async () => {

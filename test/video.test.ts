@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { probe } from '../src/media/probe.js';
 import { ffmpegRun } from '../src/media/run.js';
 import { lastJson, runCli } from './helpers/cli.js';
-import { makeClip, makePanClip } from './helpers/clips.js';
+import { frameHashes, makeClip, makePanClip } from './helpers/clips.js';
 import { BIN, tempDir } from './helpers/paths.js';
 
 /** Cheap dream settings: the video machinery is under test here, not the depth of the dream. */
@@ -24,15 +24,6 @@ interface VideoJson {
 }
 
 /** One MD5 per decoded frame: compares two videos' pictures exactly. */
-async function frameHashes(path: string): Promise<string[]> {
-  const { stdout } = await ffmpegRun(['-i', path, '-map', '0:v', '-f', 'framemd5', '-']);
-  return stdout
-    .toString()
-    .split('\n')
-    .filter((l) => l && !l.startsWith('#'))
-    .map((l) => l.split(',').pop()!.trim());
-}
-
 describe('dreamflow video', () => {
   let dir: string;
   let clip: string;

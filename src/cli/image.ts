@@ -5,7 +5,7 @@ import { UserError } from '../errors.js';
 import { Progress } from '../pipeline/progress.js';
 import { checkImageOutput, writeImage } from '../sinks/imageFile.js';
 import { DREAM_OPTIONS, dreamSettings, objective, parse, runnerOptions, str } from './options.js';
-import { commandLine, dreamflowVersion, objectiveFlags, recipeArgs, runnerWorkers, startPicture, type DreamRecipe } from './recipe.js';
+import { makeRecipe, recipeProvenance, startPicture } from './recipe.js';
 
 export const IMAGE_HELP = `dreamflow image IN -o OUT [options]
 dreamflow image --from noise|gray --size N|WxH -o OUT [options]
@@ -74,23 +74,8 @@ export async function imageCommand(args: string[]): Promise<void> {
     const result = await dream(runner, image, obj, settings, (p) => progress.update(++done, `octave ${p.octave}/${p.octaves}`));
     progress.done();
     const gain = await dreamGain(runner, image, result, obj, settings.tile);
-    const recipe: DreamRecipe = {
-      dreamflow: dreamflowVersion(),
-      command: 'image',
-      input: start.input,
-      from: start.from,
-      size: start.size,
-      width: result.width,
-      height: result.height,
-      model: runner.manifest.name,
-      backend: runner.backend,
-      workers: runnerWorkers(runner),
-      objective: objectiveFlags(values),
-      terms: describe(obj),
-      settings,
-      dreamGain: gain === undefined ? null : gain,
-    };
-    await writeImage(output, result, { ...recipe, reproduce: commandLine(recipeArgs(recipe, output)) });
+    const recipe = makeRecipe('image', start, result, runner, values, obj, settings, gain);
+    await writeImage(output, result, recipeProvenance(recipe, output));
     const summary = {
       output,
       width: result.width,

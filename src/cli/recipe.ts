@@ -2,9 +2,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DreamSettings } from '../dream/deepdream.js';
 import type { RgbImage } from '../dream/image.js';
+import { describe, type Objective } from '../dream/objectives.js';
 import type { GradientRunner } from '../dream/runner.js';
 import { UserError } from '../errors.js';
 import { packageRoot } from '../paths.js';
+import type { Provenance } from '../sinks/provenance.js';
 import { parseSize, readImage } from '../sources/image.js';
 import { parseStartKind, startImage, type StartKind } from '../sources/synthetic.js';
 import { str, type Values } from './options.js';
@@ -66,6 +68,43 @@ export function objectiveFlags(values: Values): ObjectiveFlags {
   set('classScore', 'class-score');
   set('neuron', 'neuron');
   return out;
+}
+
+/** Where a dream started, as `recipe` records it. */
+export type RecipeStart = Pick<StartPicture, 'input' | 'from' | 'size'>;
+
+/** The recipe of one dreamed picture: what `command` did to `start` to make `result`. */
+export function makeRecipe(
+  command: string,
+  start: RecipeStart,
+  result: { width: number; height: number },
+  runner: GradientRunner,
+  values: Values,
+  obj: Objective,
+  settings: DreamSettings,
+  gain: number | undefined,
+): DreamRecipe {
+  return {
+    dreamflow: dreamflowVersion(),
+    command,
+    input: start.input,
+    from: start.from,
+    size: start.size,
+    width: result.width,
+    height: result.height,
+    model: runner.manifest.name,
+    backend: runner.backend,
+    workers: runnerWorkers(runner),
+    objective: objectiveFlags(values),
+    terms: describe(obj),
+    settings,
+    dreamGain: gain ?? null,
+  };
+}
+
+/** What an output image embeds: its recipe and the command line that remakes it into `output`. */
+export function recipeProvenance(recipe: DreamRecipe, output: string): Provenance {
+  return { ...recipe, reproduce: commandLine(recipeArgs(recipe, output)) };
 }
 
 /** How many workers reproduce the runner's tiling: its parallelism (0 = this thread on tensorflow). */

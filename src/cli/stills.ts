@@ -9,6 +9,7 @@ import { Progress } from '../pipeline/progress.js';
 import { checkImageOutput, writeImage } from '../sinks/imageFile.js';
 import { parseSize, readImage } from '../sources/image.js';
 import { DREAM_OPTIONS, dreamSettings, objective, parse, runnerOptions, str } from './options.js';
+import { makeRecipe, recipeProvenance } from './recipe.js';
 
 export const STILLS_HELP = `dreamflow stills DIR -o OUTDIR [options]
 
@@ -21,7 +22,8 @@ same names and formats. The model loads once for the whole folder.
       --json             print one JSON line with the result
       --quiet            no progress output
   Dream options (as for "dreamflow image"): --model --layer --channel --guide --octaves
-  --octave-scale --iterations --step --jitter --tile --seed --backend --weights --workers`;
+  --octave-scale --iterations --step --jitter --tile --seed --backend --weights --workers
+  --class --class-score --neuron --tv --decay --blur --blur-target --decorrelate`;
 
 const STILL_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp', '.tif', '.tiff', '.avif'];
 
@@ -74,11 +76,14 @@ export async function stillsCommand(args: string[]): Promise<void> {
       if (values.resume && existsSync(target)) {
         skipped++;
       } else {
-        const image = await readImage(join(input, name), size);
+        const source = join(input, name);
+        const image = await readImage(source, size);
         const result = await dream(runner, image, obj, settings);
         const gain = await dreamGain(runner, image, result, obj, settings.tile);
         if (gain !== undefined) gains.push(gain);
-        await writeImage(target, result, `dreamflow ${describe(obj).join(',')} seed ${settings.seed}`);
+        // Each picture carries the settings that made it, like "dreamflow image" output does.
+        const recipe = makeRecipe('stills', { input: source, from: null, size: sizeText ?? null }, result, runner, values, obj, settings, gain);
+        await writeImage(target, result, recipeProvenance(recipe, target));
       }
       progress.update(i + 1, name);
     }

@@ -3,21 +3,13 @@ import { basename, extname } from 'node:path';
 import sharp, { type OverlayOptions } from 'sharp';
 import { dream, dreamGain, type DreamSettings } from '../dream/deepdream.js';
 import { toBytes, type RgbImage } from '../dream/image.js';
-import { describe, type Objective } from '../dream/objectives.js';
+import type { Objective } from '../dream/objectives.js';
 import { createRunner } from '../dream/runner.js';
 import { UserError } from '../errors.js';
 import { Progress } from '../pipeline/progress.js';
 import { checkImageOutput, tempPathFor, writeEncoded } from '../sinks/imageFile.js';
 import { DREAM_OPTIONS, dreamSettings, objective, parse, runnerOptions, str, type Values } from './options.js';
-import {
-  commandLine,
-  dreamflowVersion,
-  objectiveFlags,
-  recipeArgs,
-  runnerWorkers,
-  startPicture,
-  type DreamRecipe,
-} from './recipe.js';
+import { commandLine, dreamflowVersion, makeRecipe, recipeArgs, runnerWorkers, startPicture, type DreamRecipe } from './recipe.js';
 
 export const SWEEP_HELP = `dreamflow sweep IN -o SHEET.png [--layers a,b,c] [--iterations 10,50,100] [--step 0.01,0.1,1] [options]
 dreamflow sweep --from noise|gray --size N -o SHEET.png ...
@@ -224,22 +216,7 @@ export async function sweepCommand(args: string[]): Promise<void> {
         { input: Buffer.from(toBytes(out as RgbImage).buffer), raw: { width: out.width, height: out.height, channels: 3 }, left: x, top: y },
         { input: textStrip(cellW, CAPTION, caption(c.values), 11), left: x, top: y + out.height },
       );
-      const recipe: DreamRecipe = {
-        dreamflow: dreamflowVersion(),
-        command: 'sweep',
-        input: start.input,
-        from: start.from,
-        size: recipeSize(sizeValues),
-        width: out.width,
-        height: out.height,
-        model: runner.manifest.name,
-        backend: runner.backend,
-        workers: runnerWorkers(runner),
-        objective: objectiveFlags(cellValues[i]!),
-        terms: describe(objectives[i]!),
-        settings: settings[i]!,
-        dreamGain: gain ?? null,
-      };
+      const recipe = makeRecipe('sweep', { ...start, size: recipeSize(sizeValues) }, out, runner, cellValues[i]!, objectives[i]!, settings[i]!, gain);
       const cellArgs = recipeArgs(recipe, `cell-${c.row}-${c.col}.png`);
       return { ...c, rect: { x, y, width: out.width, height: out.height }, dreamGain: gain ?? null, recipe, args: cellArgs, command: commandLine(cellArgs) };
     });

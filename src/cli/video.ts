@@ -2,7 +2,7 @@ import { describe } from '../dream/objectives.js';
 import { createRunner } from '../dream/runner.js';
 import { UserError } from '../errors.js';
 import { Progress } from '../pipeline/progress.js';
-import { runVideoJob } from '../pipeline/videoJob.js';
+import { runVideoJob, type VideoJobOptions } from '../pipeline/videoJob.js';
 import { parseSize } from '../sources/image.js';
 import { DEFAULT_TEMPORAL, type TemporalSettings } from '../temporal/stage.js';
 import { measureFlicker } from '../metrics/videoMetrics.js';
@@ -48,7 +48,8 @@ with --resume.
       --json               print one JSON line with the result
       --quiet              no progress output
   Dream options (as for "dreamflow image"): --model --layer --channel --guide --octaves
-  --octave-scale --iterations --step --jitter --tile --seed --backend --weights --workers`;
+  --octave-scale --iterations --step --jitter --tile --seed --backend --weights --workers
+  --class --class-score --neuron --tv --decay --blur --blur-target --decorrelate`;
 
 export function temporalSettings(values: Values): TemporalSettings {
   if (values.flow && values['no-flow']) throw new UserError('give either --flow or --no-flow, not both');
@@ -62,23 +63,51 @@ export function temporalSettings(values: Values): TemporalSettings {
   };
 }
 
-export async function videoCommand(args: string[]): Promise<void> {
-  const { values, positionals } = parse(args, VIDEO_OPTIONS);
-  if (values.help) {
-    console.log(VIDEO_HELP);
-    return;
-  }
-  const input = positionals[0];
-  const output = str(values, 'output');
-  if (!input) throw new UserError('video: missing input file (dreamflow video IN -o OUT)');
-  if (!output) throw new UserError('video: missing -o OUT');
-  const temporal = temporalSettings(values);
-  const sizeText = str(values, 'size');
-  const start = str(values, 'start') === undefined ? undefined : num(values, 'start', 0, { min: 0 });
-  const duration = str(values, 'duration') === undefined ? undefined : num(values, 'duration', 0, { min: 0.001 });
-  const crf = str(values, 'crf') === undefined ? undefined : num(values, 'crf', 18, { integer: true, min: 0, max: 63 });
-  const quiet = Boolean(values.quiet) || Boolean(values.json);
+/** Where a video-writing command cuts the input and how hard it compresses (--start --duration --crf). */
+export interface VideoWindow {
+  start: number | undefined;
+  duration: number | undefined;
+  crf: number | undefined;
+}
 
+export function videoWindow(values: Values): VideoWindow {
+  const given = (name: string): boolean => str(values, name) !== undefined;
+  return {
+    start: given('start') ? num(values, 'start', 0, { min: 0 }) : undefined,
+    duration: given('duration') ? num(values, 'duration', 0, { min: 0.001 }) : undefined,
+    crf: given('crf') ? num(values, 'crf', 18, { integer: true, min: 0, max: 63 }) : undefined,
+  };
+}
+
+/** What "video --json" prints; other video-writing commands add their own fields. */
+export interface VideoSummary {
+  output: string;
+  frames: number;
+  fps: number;
+  frameRate: string;
+  seconds: number;
+  secondsPerFrame: number;
+  dreamGain: number | null;
+  flickerRatio: number | null;
+  width: number;
+  height: number;
+  backend: string;
+  model: string;
+  layers: string[];
+  flow: boolean;
+  resumedFrom: number;
+}
+
+/** The parts of a video job a command may set beyond the shared flags (size, a custom stage ...). */
+export type VideoJobExtras = Omit<VideoJobOptions, 'input' | 'output' | 'temporal' | 'start' | 'duration' | 'codec' | 'crf' | 'resume' | 'signal' | 'onWarning' | 'onFrame'>;
+
+/**
+ * Dream a video file from a command's flags: the runner, a progress bar, Ctrl-C and SIGTERM
+ * stopping cleanly at a checkpoint (resume continues), then the flicker ratio of the result.
+ */
+export async function dreamVideoFile(values: Values, input: string, output: string, temporal: TemporalSettings, extras: VideoJobExtras): Promise<VideoSummary> {
+  const { start, duration, crf } = videoWindow(values);
+  const quiet = Boolean(values.quiet) || Boolean(values.json);
   const runner = await createRunner({ ...runnerOptions(values), quiet });
   const controller = new AbortController();
   const onSignal = (): void => controller.abort();
@@ -89,9 +118,9 @@ export async function videoCommand(args: string[]): Promise<void> {
     const progress = new Progress('dreaming', undefined, quiet, 'frames');
     let bar: Progress | undefined;
     const result = await runVideoJob(runner, obj, {
+      ...extras,
       input,
       output,
-      size: sizeText ? parseSize(sizeText) : undefined,
       start,
       duration,
       temporal,
@@ -107,32 +136,47 @@ export async function videoCommand(args: string[]): Promise<void> {
     });
     (bar ?? progress).done();
     const flicker = await measureFlicker(input, output, { start, duration, width: result.width, height: result.height });
-    const summary = {
+    return {
       output,
       frames: result.frames,
       fps: Number((result.fps.num / result.fps.den).toFixed(3)),
+      frameRate: `${result.fps.num}/${result.fps.den}`,
       seconds: Number(result.seconds.toFixed(2)),
       secondsPerFrame: Number(result.secondsPerFrame.toFixed(3)),
       dreamGain: result.dreamGain === undefined ? null : Number(result.dreamGain.toFixed(3)),
       flickerRatio: Number.isFinite(flicker) ? Number(flicker.toFixed(3)) : null,
-      backend: runner.backend,
       width: result.width,
       height: result.height,
-      frameRate: `${result.fps.num}/${result.fps.den}`,
+      backend: runner.backend,
       model: runner.manifest.name,
       layers: describe(obj),
       flow: temporal.flow,
       resumedFrom: result.resumedFrom,
     };
-    if (values.json) console.log(JSON.stringify(summary));
-    else if (!quiet) {
-      console.log(
-        `wrote ${output}: ${result.frames} frames at ${summary.frameRate} fps, ${summary.secondsPerFrame} s/frame, dream gain ${summary.dreamGain}, flicker ratio ${summary.flickerRatio}`,
-      );
-    }
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await runner.close();
+  }
+}
+
+export async function videoCommand(args: string[]): Promise<void> {
+  const { values, positionals } = parse(args, VIDEO_OPTIONS);
+  if (values.help) {
+    console.log(VIDEO_HELP);
+    return;
+  }
+  const input = positionals[0];
+  const output = str(values, 'output');
+  if (!input) throw new UserError('video: missing input file (dreamflow video IN -o OUT)');
+  if (!output) throw new UserError('video: missing -o OUT');
+  const temporal = temporalSettings(values);
+  const sizeText = str(values, 'size');
+  const summary = await dreamVideoFile(values, input, output, temporal, { size: sizeText ? parseSize(sizeText) : undefined });
+  if (values.json) console.log(JSON.stringify(summary));
+  else if (!values.quiet) {
+    console.log(
+      `wrote ${output}: ${summary.frames} frames at ${summary.frameRate} fps, ${summary.secondsPerFrame} s/frame, dream gain ${summary.dreamGain}, flicker ratio ${summary.flickerRatio}`,
+    );
   }
 }

@@ -1,17 +1,12 @@
-import { describe } from '../dream/objectives.js';
-import { createRunner } from '../dream/runner.js';
 import { UserError } from '../errors.js';
 import { probe } from '../media/probe.js';
-import { measureFlicker } from '../metrics/videoMetrics.js';
-import { Progress } from '../pipeline/progress.js';
-import { runVideoJob } from '../pipeline/videoJob.js';
 import { parseSize } from '../sources/image.js';
 import { checkEquirectAspect, panoramaSize } from '../vr/aspect.js';
 import { STEREO_MODES, type StereoMode } from '../vr/layout.js';
 import { outputMetadata, readSphericalMetadata, writeSphericalMetadata } from '../vr/spherical.js';
 import { DEFAULT_VR, PROJECTIONS, VrStage, type Projection, type VrSettings } from '../vr/stage.js';
-import { num, objective, parse, runnerOptions, str, type Values } from './options.js';
-import { VIDEO_OPTIONS, temporalSettings } from './video.js';
+import { num, parse, str, type Values } from './options.js';
+import { VIDEO_OPTIONS, dreamVideoFile, temporalSettings, videoWindow } from './video.js';
 
 export const VR_OPTIONS = {
   ...VIDEO_OPTIONS,
@@ -44,7 +39,8 @@ less distortion near the poles, both eyes of stereo video dreamed alike, and sph
   Video options (as for "dreamflow video"): --flow/--no-flow --blend --frame-iterations
   --flow-width --start --duration --codec --crf --resume --json --quiet
   Dream options (as for "dreamflow image"): --model --layer --channel --guide --octaves
-  --octave-scale --iterations --step --jitter --tile --seed --backend --weights --workers`;
+  --octave-scale --iterations --step --jitter --tile --seed --backend --weights --workers
+  --class --class-score --neuron --tv --decay --blur --blur-target --decorrelate`;
 
 const MP4_EXTENSIONS = /\.(mp4|m4v|mov)$/i;
 
@@ -72,10 +68,7 @@ export async function vrCommand(args: string[]): Promise<void> {
   const eyeIterations = num(values, 'eye-iterations', DEFAULT_VR.eyeIterations, { integer: true, min: 0, max: 1000 });
   const temporal = { ...temporalSettings(values), wrapX: true };
   const sizeText = str(values, 'size');
-  const start = str(values, 'start') === undefined ? undefined : num(values, 'start', 0, { min: 0 });
-  const duration = str(values, 'duration') === undefined ? undefined : num(values, 'duration', 0, { min: 0.001 });
-  const crf = str(values, 'crf') === undefined ? undefined : num(values, 'crf', 18, { integer: true, min: 0, max: 63 });
-  const quiet = Boolean(values.quiet) || Boolean(values.json);
+  videoWindow(values); // refuse a bad --start, --duration or --crf before probing the input
 
   // The input's own spherical metadata: its stereo layout is the default, its pose and extra V1
   // fields are kept; a cube-map or other projection is not something this command reads.
@@ -90,68 +83,24 @@ export async function vrCommand(args: string[]): Promise<void> {
   const vr: VrSettings = { projection, stereo, eyeIterations };
   const metadata = outputMetadata(stereo, kept);
 
-  const runner = await createRunner({ ...runnerOptions(values), quiet });
-  const controller = new AbortController();
-  const onSignal = (): void => controller.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
-    const obj = await objective(values, runner);
-    const progress = new Progress('dreaming', undefined, quiet, 'frames');
-    let bar: Progress | undefined;
-    const result = await runVideoJob(runner, obj, {
-      input,
-      output,
-      size,
-      start,
-      duration,
-      temporal,
-      codec: str(values, 'codec'),
-      crf,
-      resume: Boolean(values.resume),
-      signal: controller.signal,
-      onWarning: (m) => process.stderr.write(`dreamflow: warning: ${m}\n`),
-      onFrame: (done, total) => {
-        bar ??= total ? new Progress('dreaming', total, quiet, 'frames') : progress;
-        bar.update(done);
-      },
-      createStage: (r, o, t) => new VrStage(r, o, t, vr),
-      stageIdentity: { vr },
-      faststart: !values['no-faststart'],
-      finalize: (temp) => writeSphericalMetadata(temp, metadata),
-    });
-    (bar ?? progress).done();
-    const flicker = await measureFlicker(input, output, { start, duration, width: result.width, height: result.height });
-    const summary = {
-      output,
-      frames: result.frames,
-      fps: Number((result.fps.num / result.fps.den).toFixed(3)),
-      frameRate: `${result.fps.num}/${result.fps.den}`,
-      seconds: Number(result.seconds.toFixed(2)),
-      secondsPerFrame: Number(result.secondsPerFrame.toFixed(3)),
-      dreamGain: result.dreamGain === undefined ? null : Number(result.dreamGain.toFixed(3)),
-      flickerRatio: Number.isFinite(flicker) ? Number(flicker.toFixed(3)) : null,
-      width: result.width,
-      height: result.height,
-      projection,
-      stereo,
-      faststart: !values['no-faststart'],
-      spherical: { projection: metadata.projection, stereo: metadata.stereo, pose: metadata.pose, keptFromInput: kept !== undefined },
-      backend: runner.backend,
-      model: runner.manifest.name,
-      layers: describe(obj),
-      flow: temporal.flow,
-      resumedFrom: result.resumedFrom,
-    };
-    if (values.json) console.log(JSON.stringify(summary));
-    else if (!quiet) {
-      console.log(
-        `wrote ${output}: ${result.frames} frames ${result.width}x${result.height} (${stereo}, dreamed ${projection}) at ${summary.frameRate} fps, ${summary.secondsPerFrame} s/frame, dream gain ${summary.dreamGain}, flicker ratio ${summary.flickerRatio}; 360° metadata written`,
-      );
-    }
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    await runner.close();
+  const result = await dreamVideoFile(values, input, output, temporal, {
+    size,
+    createStage: (r, o, t) => new VrStage(r, o, t, vr),
+    stageIdentity: { vr },
+    faststart: !values['no-faststart'],
+    finalize: (temp) => writeSphericalMetadata(temp, metadata),
+  });
+  const summary = {
+    ...result,
+    projection,
+    stereo,
+    faststart: !values['no-faststart'],
+    spherical: { projection: metadata.projection, stereo: metadata.stereo, pose: metadata.pose, keptFromInput: kept !== undefined },
+  };
+  if (values.json) console.log(JSON.stringify(summary));
+  else if (!values.quiet) {
+    console.log(
+      `wrote ${output}: ${summary.frames} frames ${summary.width}x${summary.height} (${stereo}, dreamed ${projection}) at ${summary.frameRate} fps, ${summary.secondsPerFrame} s/frame, dream gain ${summary.dreamGain}, flicker ratio ${summary.flickerRatio}; 360° metadata written`,
+    );
   }
 }

@@ -30,7 +30,7 @@ any number, on any machines that see the input at the coordinator's path.
       --concurrency N      segments dreamed at once by this process (default 1)
       --heartbeat S        seconds a worker that stopped answering keeps its segment before
                            another worker takes it over (default ${DEFAULT_HEARTBEAT_SECONDS})
-      --backend B          auto, wasm, cpu, tensorflow, tensorflow-gpu (as for "dreamflow video")
+      --backend B          auto, wasm, cpu or tensorflow (as for "dreamflow video")
       --workers N          gradient threads of this process
       --weights DIR        where the model weights are
       --quiet              log only errors`;

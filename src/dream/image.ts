@@ -77,14 +77,20 @@ export function resize(img: RgbImage, width: number, height: number, opts: Resiz
       const c = (y1 * w + x0) * 3;
       const e = (y1 * w + x1) * 3;
       const o = (y * width + x) * 3;
-      for (let k = 0; k < 3; k++) {
-        const top = d[a + k]! + (d[b + k]! - d[a + k]!) * wx;
-        const bottom = d[c + k]! + (d[e + k]! - d[c + k]!) * wx;
-        out[o + k] = top + (bottom - top) * wy;
-      }
+      for (let k = 0; k < 3; k++) out[o + k] = bilerp(d, a + k, b + k, c + k, e + k, wx, wy);
     }
   }
   return createImage(width, height, out);
+}
+
+/**
+ * Bilinear blend of four samples of `d`: `a` top-left, `b` top-right, `c` bottom-left, `e`
+ * bottom-right, at fractions `wx` across and `wy` down.
+ */
+export function bilerp(d: Float32Array, a: number, b: number, c: number, e: number, wx: number, wy: number): number {
+  const top = d[a]! + (d[b]! - d[a]!) * wx;
+  const bottom = d[c]! + (d[e]! - d[c]!) * wx;
+  return top + (bottom - top) * wy;
 }
 
 function halve(img: RgbImage): RgbImage {

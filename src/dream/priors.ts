@@ -69,6 +69,31 @@ function gaussianKernel(sigma: number): Float32Array {
   return k;
 }
 
+/** One pass of a separable blur with kernel `k`, along x or along y, edges clamped. */
+function blurAxis(src: Float32Array, dst: Float32Array, w: number, h: number, k: Float32Array, alongX: boolean): void {
+  const r = (k.length - 1) / 2;
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      let s0 = 0;
+      let s1 = 0;
+      let s2 = 0;
+      for (let i = -r; i <= r; i++) {
+        const xx = alongX ? Math.min(w - 1, Math.max(0, x + i)) : x;
+        const yy = alongX ? y : Math.min(h - 1, Math.max(0, y + i));
+        const o = (yy * w + xx) * 3;
+        const kv = k[i + r]!;
+        s0 += kv * src[o]!;
+        s1 += kv * src[o + 1]!;
+        s2 += kv * src[o + 2]!;
+      }
+      const o = (y * w + x) * 3;
+      dst[o] = s0;
+      dst[o + 1] = s1;
+      dst[o + 2] = s2;
+    }
+  }
+}
+
 /**
  * Separable Gaussian blur of interleaved RGB values (an image or a gradient), edges clamped.
  * Sigmas below 0.05 px change nothing measurable and return a copy.
@@ -77,47 +102,10 @@ export function gaussianBlur(img: RgbImage, sigma: number): RgbImage {
   const { width: w, height: h, data } = img;
   if (sigma < 0.05) return createImage(w, h, data.slice());
   const k = gaussianKernel(sigma);
-  const r = (k.length - 1) / 2;
   const tmp = new Float32Array(data.length);
   const out = new Float32Array(data.length);
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      let s0 = 0;
-      let s1 = 0;
-      let s2 = 0;
-      for (let i = -r; i <= r; i++) {
-        const xx = x + i < 0 ? 0 : x + i >= w ? w - 1 : x + i;
-        const o = (y * w + xx) * 3;
-        const kv = k[i + r]!;
-        s0 += kv * data[o]!;
-        s1 += kv * data[o + 1]!;
-        s2 += kv * data[o + 2]!;
-      }
-      const o = (y * w + x) * 3;
-      tmp[o] = s0;
-      tmp[o + 1] = s1;
-      tmp[o + 2] = s2;
-    }
-  }
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      let s0 = 0;
-      let s1 = 0;
-      let s2 = 0;
-      for (let i = -r; i <= r; i++) {
-        const yy = y + i < 0 ? 0 : y + i >= h ? h - 1 : y + i;
-        const o = (yy * w + x) * 3;
-        const kv = k[i + r]!;
-        s0 += kv * tmp[o]!;
-        s1 += kv * tmp[o + 1]!;
-        s2 += kv * tmp[o + 2]!;
-      }
-      const o = (y * w + x) * 3;
-      out[o] = s0;
-      out[o + 1] = s1;
-      out[o + 2] = s2;
-    }
-  }
+  blurAxis(data, tmp, w, h, k, true);
+  blurAxis(tmp, out, w, h, k, false);
   return createImage(w, h, out);
 }
 

@@ -3,6 +3,7 @@
  * where a finished segment is stored in Redis (so workers need no shared output folder).
  */
 import type { Rational } from '../pipeline/types.js';
+import type { SegmentPlan } from './plan.js';
 
 export const DEFAULT_QUEUE = 'dreamflow';
 
@@ -12,7 +13,8 @@ export const PROTOCOL_VERSION = 1;
 /** Finished segments wait this long for their coordinator (a coordinator can be restarted). */
 export const RESULT_TTL_SECONDS = 7 * 24 * 3600;
 
-export interface SegmentJob {
+/** A segment's frames as planned (first, end, warm-up, dissolve tail, seek) plus what dreams them. */
+export interface SegmentJob extends Omit<SegmentPlan, 'index'> {
   version: number;
   farmId: string;
   segment: number;
@@ -30,15 +32,6 @@ export interface SegmentJob {
   fps: Rational;
   codec: string | undefined;
   crf: number | undefined;
-  /** The segment's frames [first, end), in the input file's frame numbers. */
-  first: number;
-  end: number;
-  /** Frames [warmupFrom, first): dreamed first, stored raw as the head of the dissolve from the previous segment. */
-  warmupFrom: number;
-  /** Frames [tailFrom, end): stored raw as the tail of the dissolve into the next segment; [first, tailFrom) is encoded. */
-  tailFrom: number;
-  decodeFrom: number;
-  seekSeconds: number | undefined;
   /** File frame number of the job's frame 0 (--start): frame indices (and jitter seeds) count from it. */
   indexBase: number;
 }

@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { UserError } from '../errors.js';
 import type { Frame, Rational, Source, SourceInfo } from '../pipeline/types.js';
+import { FrameAssembler } from './frameAssembler.js';
 import { locateTools } from './locate.js';
 import { probe, probeLavfi, type MediaInfo } from './probe.js';
 import { StderrTail, exitOf, lastStderrLine } from './run.js';
@@ -177,25 +178,15 @@ export class FrameDecoder implements Source {
     const { width, height } = this.info;
     const { num, den } = this.info.fps;
     const frameBytes = width * height * 3;
-    let buf = new Uint8Array(frameBytes);
-    let fill = 0;
+    const frames = new FrameAssembler(frameBytes);
     try {
       // The stream's async iterator only reads when we ask for the next chunk, so while the
       // consumer is busy with a frame the pipe fills and ffmpeg blocks: memory stays bounded
       // (stream highWaterMark + the OS pipe) however slow the consumer is.
       for await (const chunk of child.stdout as AsyncIterable<Buffer>) {
-        let off = 0;
-        while (off < chunk.length) {
-          const n = Math.min(frameBytes - fill, chunk.length - off);
-          buf.set(chunk.subarray(off, off + n), fill);
-          fill += n;
-          off += n;
-          if (fill === frameBytes) {
-            const index = this.decoded++;
-            yield { index, ptsSeconds: (index * den) / num + this.start, width, height, data: buf };
-            buf = new Uint8Array(frameBytes);
-            fill = 0;
-          }
+        for (const data of frames.push(chunk)) {
+          const index = this.decoded++;
+          yield { index, ptsSeconds: (index * den) / num + this.start, width, height, data };
         }
       }
       const { code, signal, error } = await exit;
@@ -213,7 +204,7 @@ export class FrameDecoder implements Source {
           this.warn(`${this.label}: the decoder reported ${errors.length} error line(s), the file may be damaged (${last})`);
         }
       }
-      if (fill > 0) this.warn(`${this.label}: dropped an incomplete last frame (${fill} of ${frameBytes} bytes)`);
+      if (frames.pending > 0) this.warn(`${this.label}: dropped an incomplete last frame (${frames.pending} of ${frameBytes} bytes)`);
       if (this.decoded === 0) {
         const hint = this.start > 0 ? ` (is start ${this.start}s past the end?)` : '';
         throw new UserError(`${this.label}: no video frames could be decoded${hint}`);

@@ -7,5 +7,6 @@ export { probe, probeLavfi, chooseFrameRate, parseRational, reduceRational } fro
 export type { MediaInfo, AudioInfo } from './probe.js';
 export { FrameDecoder, evenFit, frameDuration } from './decoder.js';
 export type { DecodeOptions, LavfiOptions, Size } from './decoder.js';
+export { FrameAssembler } from './frameAssembler.js';
 export { FrameEncoder } from './encoder.js';
 export type { EncodeOptions, AudioSource } from './encoder.js';

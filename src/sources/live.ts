@@ -9,6 +9,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { UserError } from '../errors.js';
+import { FrameAssembler } from '../media/frameAssembler.js';
 import { locateTools } from '../media/locate.js';
 import { StderrTail, exitOf, lastStderrLine } from '../media/run.js';
 import type { Frame } from '../pipeline/types.js';
@@ -303,28 +304,18 @@ export class FfmpegLiveSource implements LiveSource {
 
     const { width, height } = this.opts;
     const frameBytes = width * height * 3;
-    let buf = new Uint8Array(frameBytes);
-    let fill = 0;
+    const frames = new FrameAssembler(frameBytes);
     let framesThisRun = 0;
     // Flowing mode: read everything ffmpeg writes at once, never letting the pipe back up
     // (a backed-up pipe is latency: the camera's frames would wait in it).
     child.stdout!.on('data', (chunk: Buffer) => {
-      let off = 0;
-      while (off < chunk.length) {
-        const n = Math.min(frameBytes - fill, chunk.length - off);
-        buf.set(chunk.subarray(off, off + n), fill);
-        fill += n;
-        off += n;
-        if (fill === frameBytes) {
-          const capturedAt = Date.now();
-          this.lastFrameAt = capturedAt;
-          framesThisRun++;
-          const index = this.stats.frames++;
-          this.queue.put({ index, ptsSeconds: (capturedAt - this.startedAt) / 1000, width, height, data: buf, capturedAt, origin: 'source' });
-          this.stats.dropped = this.queue.replaced;
-          buf = new Uint8Array(frameBytes);
-          fill = 0;
-        }
+      for (const data of frames.push(chunk)) {
+        const capturedAt = Date.now();
+        this.lastFrameAt = capturedAt;
+        framesThisRun++;
+        const index = this.stats.frames++;
+        this.queue.put({ index, ptsSeconds: (capturedAt - this.startedAt) / 1000, width, height, data, capturedAt, origin: 'source' });
+        this.stats.dropped = this.queue.replaced;
       }
     });
     if (this.input.kind === 'url') this.watchStall(child);

@@ -11,7 +11,7 @@
  * Directions: longitude λ runs left to right over the frame (−π at x = 0, 0 at the centre),
  * latitude φ from +π/2 (top row) to −π/2; d = (cos φ sin λ, sin φ, cos φ cos λ).
  */
-import { createImage, type RgbImage } from '../dream/image.js';
+import { bilerp, createImage, type RgbImage } from '../dream/image.js';
 
 export type FaceName = 'front' | 'right' | 'back' | 'left' | 'up' | 'down';
 
@@ -68,11 +68,7 @@ function sampleWrapX(img: RgbImage, sx: number, sy: number, out: Float32Array, o
   const p01 = (y0 * w + x1) * 3;
   const p10 = (y1 * w + x0) * 3;
   const p11 = (y1 * w + x1) * 3;
-  for (let c = 0; c < 3; c++) {
-    const top = data[p00 + c]! + (data[p01 + c]! - data[p00 + c]!) * ax;
-    const bottom = data[p10 + c]! + (data[p11 + c]! - data[p10 + c]!) * ax;
-    out[o + c] = top + (bottom - top) * ay;
-  }
+  for (let c = 0; c < 3; c++) out[o + c] = bilerp(data, p00 + c, p01 + c, p10 + c, p11 + c, ax, ay);
 }
 
 /** Bilinear sample clamped at every edge, accumulated with a weight. */
@@ -90,11 +86,7 @@ function sampleClampAdd(img: RgbImage, sx: number, sy: number, weight: number, o
   const p01 = (y0 * w + x1) * 3;
   const p10 = (y1 * w + x0) * 3;
   const p11 = (y1 * w + x1) * 3;
-  for (let c = 0; c < 3; c++) {
-    const top = data[p00 + c]! + (data[p01 + c]! - data[p00 + c]!) * ax;
-    const bottom = data[p10 + c]! + (data[p11 + c]! - data[p10 + c]!) * ax;
-    out[o + c] += weight * (top + (bottom - top) * ay);
-  }
+  for (let c = 0; c < 3; c++) out[o + c] += weight * bilerp(data, p00 + c, p01 + c, p10 + c, p11 + c, ax, ay);
 }
 
 /** The six faces (order of FACES), each (face + 2·overlap)² pixels. Pure. */

@@ -2,25 +2,16 @@
  * Test clips made with the real ffmpeg in a temp folder: synthetic lavfi patterns and camera
  * pans over a real photo (known motion, natural image statistics).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import sharp from 'sharp';
 import { ffmpegRun } from '../../src/media/run.js';
 import type { Frame, Rational } from '../../src/pipeline/types.js';
+import { SHARED_IMAGES, tempDir } from './paths.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-/** Repository root (test/helpers/ → ../..). */
-export const REPO_ROOT = resolve(here, '..', '..');
-/** Real photos shared beside the repository (not copied into it). */
-export const SHARED_IMAGES = process.env['DREAMFLOW_IMAGES'] ?? resolve(REPO_ROOT, '..', 'shared', 'images');
+export { SHARED_IMAGES, tempDir } from './paths.js';
+
 export const KITE = join(SHARED_IMAGES, 'kite.jpg');
-
-/** A fresh temp folder; remove it with removeDir in afterAll. */
-export function tempDir(prefix = 'dreamflow-test-'): Promise<string> {
-  return mkdtemp(join(tmpdir(), prefix));
-}
 
 export async function removeDir(dir: string | undefined): Promise<void> {
   if (dir) await rm(dir, { recursive: true, force: true });
@@ -160,4 +151,14 @@ export function solidFrame(width: number, height: number, rgb: readonly [number,
   const data = new Uint8Array(width * height * 3);
   for (let i = 0; i < width * height; i++) data.set(rgb, i * 3);
   return { index, ptsSeconds: index / 30, width, height, data };
+}
+
+/** MD5 of every decoded video frame, in order: equal lists mean identical pictures. */
+export async function frameHashes(path: string): Promise<string[]> {
+  const { stdout } = await ffmpegRun(['-i', path, '-map', '0:v', '-f', 'framemd5', '-']);
+  return stdout
+    .toString()
+    .split('\n')
+    .filter((l) => l && !l.startsWith('#'))
+    .map((l) => l.split(',').pop()!.trim());
 }

@@ -3,11 +3,13 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
-export const SHARED_IMAGES = resolve(ROOT, '..', 'shared', 'images');
+/** Real photos shared beside the repository (not copied into it). */
+export const SHARED_IMAGES = process.env['DREAMFLOW_IMAGES'] ?? resolve(ROOT, '..', 'shared', 'images');
 export const SHARED_WEIGHTS = resolve(ROOT, '..', 'shared', 'weights');
 export const SAMPLES = join(ROOT, 'samples');
 export const BIN = join(ROOT, 'bin', 'dreamflow.js');
 
+/** A fresh temp folder; remove it with removeDir in afterAll. */
 export function tempDir(prefix = 'dreamflow-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
