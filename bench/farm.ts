@@ -69,6 +69,8 @@ export async function benchFarm(): Promise<Record<string, unknown>> {
     } finally {
       await runner.close();
     }
+    // The same frame pairs of one uninterrupted run: how much of the flicker at a cut is the cut's.
+    const singleFlicker = await measureVideos(clip, join(dir, 'single.mp4'));
     process.stderr.write(`bench farm: ${JSON.stringify(single)}\n`);
 
     for (const count of [1, 2]) {
@@ -84,6 +86,7 @@ export async function benchFarm(): Promise<Record<string, unknown>> {
         const m = await measureVideos(clip, output);
         const cuts = flickerAtCuts(m.perFrame, result.cuts, result.warmup);
         const hardCuts = flickerAtCuts(m.perFrame, result.cuts, 0);
+        const singleAtCuts = flickerAtCuts(singleFlicker.perFrame, result.cuts, 0);
         cases.push({
           case: `dreamflow farm, ${count} worker process${count > 1 ? 'es' : ''}, 1 thread each`,
           workers: count,
@@ -96,6 +99,8 @@ export async function benchFarm(): Promise<Record<string, unknown>> {
           flickerAtCutDissolves: round(cuts.atCuts),
           flickerAtCutPairs: round(hardCuts.atCuts),
           flickerInsideSegments: round(cuts.inside),
+          singleMachineFlickerAtCutPairs: round(singleAtCuts.atCuts),
+          singleMachineFlickerInside: round(singleAtCuts.inside),
           maxEventLoopStallMs: result.maxEventLoopStallMs,
         });
         process.stderr.write(`bench farm: ${JSON.stringify(cases.at(-1))}\n`);
