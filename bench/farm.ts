@@ -13,7 +13,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { layer } from '../src/dream/objectives.js';
 import { createRunner } from '../src/dream/runner.js';
 import { DEFAULT_WARMUP, runFarm } from '../src/farm/coordinator.js';
@@ -25,7 +25,7 @@ import { runVideoJob } from '../src/pipeline/videoJob.js';
 import { DEFAULT_TEMPORAL } from '../src/temporal/stage.js';
 import { makePanClip } from '../test/helpers/clips.js';
 import { startRedis } from '../test/helpers/redis.js';
-import { round, writeResult } from './util.js';
+import { round, sharedImage, writeResult } from './util.js';
 
 const SIZE = { width: 320, height: 180 };
 const FPS = 12;
@@ -54,7 +54,7 @@ function startWorker(url: string, queue: string): Promise<StartedWorker> {
 
 export async function benchFarm(): Promise<Record<string, unknown>> {
   const dir = await mkdtemp(join(tmpdir(), 'dreamflow-bench-farm-'));
-  const kite = resolve(packageRoot(), '..', 'shared', 'images', 'kite.jpg');
+  const kite = sharedImage('kite.jpg');
   const clip = await makePanClip({ image: kite, ...SIZE, fps: FPS, seconds: SECONDS, dx: 2, dy: 0, sourceWidth: 640, audio: true, keyframeInterval: SEGMENT, dir, name: 'pan.mp4' });
   const redis = await startRedis();
   const cases: Array<Record<string, unknown>> = [];

@@ -3,6 +3,11 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../src/paths.js';
 
+/** A real photo from the shared images ($DREAMFLOW_IMAGES, else ../shared/images beside the checkout). */
+export function sharedImage(name: string): string {
+  return join(process.env['DREAMFLOW_IMAGES'] ?? join(packageRoot(), '..', 'shared', 'images'), name);
+}
+
 /** Where and on what a benchmark ran: figures mean nothing without the machine. */
 export function machine(): Record<string, unknown> {
   const c = cpus();

@@ -6,17 +6,16 @@
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { dreamGain } from '../src/dream/deepdream.js';
 import { fromBytes } from '../src/dream/image.js';
 import { layer } from '../src/dream/objectives.js';
 import { createRunner } from '../src/dream/runner.js';
 import { measureVideos } from '../src/metrics/videoMetrics.js';
-import { packageRoot } from '../src/paths.js';
 import { runVideoJob } from '../src/pipeline/videoJob.js';
 import { DEFAULT_TEMPORAL } from '../src/temporal/stage.js';
 import { makePanClip } from '../test/helpers/clips.js';
-import { cpuMeter, round, writeResult } from './util.js';
+import { cpuMeter, round, sharedImage, writeResult } from './util.js';
 
 const SIZE = { width: 640, height: 360 };
 const FPS = Number(process.env.BENCH_VIDEO_FPS ?? 12);
@@ -24,7 +23,7 @@ const SECONDS = Number(process.env.BENCH_VIDEO_SECONDS ?? 2);
 
 export async function benchVideo(): Promise<Record<string, unknown>> {
   const dir = await mkdtemp(join(tmpdir(), 'dreamflow-bench-video-'));
-  const kite = resolve(packageRoot(), '..', 'shared', 'images', 'kite.jpg');
+  const kite = sharedImage('kite.jpg');
   const clip = await makePanClip({ image: kite, ...SIZE, fps: FPS, seconds: SECONDS, dx: 2, dy: 0, sourceWidth: 1280, audio: true, dir, name: 'pan.mp4' });
   const runner = await createRunner({ quiet: true });
   const objective = layer(runner.manifest.defaultLayer);

@@ -4,24 +4,22 @@
  * the camera turning. Modest settings (3 octaves, 2 steps) so it finishes in a few minutes on two
  * cores; pass `cubemap: true` to time the cube-face dream of the first frame as well.
  */
-import { join } from 'node:path';
 import sharp from 'sharp';
 import { DEFAULT_DREAM } from '../src/dream/deepdream.js';
 import { createImage, roll, toBytes, type RgbImage } from '../src/dream/image.js';
 import { layer } from '../src/dream/objectives.js';
 import { createRunner } from '../src/dream/runner.js';
-import { packageRoot } from '../src/paths.js';
 import type { Frame } from '../src/pipeline/types.js';
 import { DEFAULT_TEMPORAL, type TemporalSettings } from '../src/temporal/stage.js';
 import { VrStage, type Projection } from '../src/vr/stage.js';
-import { round, writeResult } from './util.js';
+import { round, sharedImage, writeResult } from './util.js';
 
 const LAYER = 'inception_4c/output';
 
 /** A 2:1 panorama from a real photo (shared images beside the repository, else a synthetic one). */
 async function panorama(width: number): Promise<RgbImage> {
   const height = width / 2;
-  const photo = join(packageRoot(), '..', 'shared', 'images', 'horses.jpg');
+  const photo = sharedImage('horses.jpg');
   try {
     const data = await sharp(photo).removeAlpha().resize(width, height, { fit: 'cover' }).raw().toBuffer();
     return createImage(width, height, Float32Array.from(data));

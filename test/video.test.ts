@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { probe } from '../src/media/probe.js';
 import { ffmpegRun } from '../src/media/run.js';
+import type { VideoSummary } from '../src/cli/video.js';
 import { lastJson, runCli } from './helpers/cli.js';
 import { frameHashes, makeClip, makePanClip } from './helpers/clips.js';
 import { BIN, tempDir } from './helpers/paths.js';
@@ -11,19 +12,6 @@ import { BIN, tempDir } from './helpers/paths.js';
 /** Cheap dream settings: the video machinery is under test here, not the depth of the dream. */
 const FAST = ['--octaves', '1', '--iterations', '2', '--frame-iterations', '1', '--layer', 'inception_3b/output'];
 
-interface VideoJson {
-  output: string;
-  frames: number;
-  fps: number;
-  frameRate: string;
-  seconds: number;
-  secondsPerFrame: number;
-  dreamGain: number;
-  flickerRatio: number;
-  backend: string;
-}
-
-/** One MD5 per decoded frame: compares two videos' pictures exactly. */
 describe('dreamflow video', () => {
   let dir: string;
   let clip: string;
@@ -38,7 +26,7 @@ describe('dreamflow video', () => {
     const r = await runCli(['video', clip, '-o', out, ...FAST, '--json']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    const result = lastJson<VideoJson>(r.stdout);
+    const result = lastJson<VideoSummary>(r.stdout);
     const [inInfo, outInfo] = [await probe(clip), await probe(out)];
     expect(result.frames).toBe(inInfo.frameCount);
     expect(outInfo.frameCount).toBe(inInfo.frameCount);
@@ -77,7 +65,7 @@ describe('dreamflow video', () => {
 
     const r = await runCli(['video', clip, '-o', resumed, ...args, '--resume', '--json']);
     expect(r.code).toBe(0);
-    const result = lastJson<VideoJson & { resumedFrom: number }>(r.stdout);
+    const result = lastJson<VideoSummary>(r.stdout);
     expect(result.resumedFrom).toBeGreaterThanOrEqual(5);
     expect(await frameHashes(resumed)).toEqual(await frameHashes(whole));
     expect(existsSync(work)).toBe(false);
@@ -149,7 +137,7 @@ describe('dreamflow video', () => {
       const r = await runCli(['video', damaged, '-o', out, ...FAST, '--json']);
       expect(r.code).toBe(0);
       expect(r.stderr).toMatch(/warning/);
-      const frames = lastJson<VideoJson>(r.stdout).frames;
+      const frames = lastJson<VideoSummary>(r.stdout).frames;
       expect(frames).toBeGreaterThan(0);
       expect((await probe(out)).frameCount).toBe(frames);
     });
@@ -171,9 +159,9 @@ describe('temporal coherence on a real camera pan', () => {
     const coherent = await runCli(['video', pan, '-o', join(dir, 'coherent.mp4'), ...dream]);
     expect(naive.code).toBe(0);
     expect(coherent.code).toBe(0);
-    const a = lastJson<VideoJson>(naive.stdout);
-    const b = lastJson<VideoJson>(coherent.stdout);
-    expect(b.flickerRatio).toBeLessThanOrEqual(a.flickerRatio / 2);
+    const a = lastJson<VideoSummary>(naive.stdout);
+    const b = lastJson<VideoSummary>(coherent.stdout);
+    expect(b.flickerRatio).toBeLessThanOrEqual(a.flickerRatio! / 2);
     expect(b.dreamGain).toBeGreaterThanOrEqual(1.5);
     expect(a.flickerRatio).toBeGreaterThan(1);
   });

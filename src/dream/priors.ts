@@ -69,24 +69,29 @@ function gaussianKernel(sigma: number): Float32Array {
   return k;
 }
 
-/** One pass of a separable blur with kernel `k`, along x or along y, edges clamped. */
+/**
+ * One pass of a separable blur with kernel `k` along x or along y, edges clamped: `n` samples
+ * along the axis, `stride` values between neighbours on it.
+ */
 function blurAxis(src: Float32Array, dst: Float32Array, w: number, h: number, k: Float32Array, alongX: boolean): void {
   const r = (k.length - 1) / 2;
+  const n = alongX ? w : h;
+  const stride = alongX ? 3 : w * 3;
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
+      const o = (y * w + x) * 3;
+      const at = alongX ? x : y;
       let s0 = 0;
       let s1 = 0;
       let s2 = 0;
       for (let i = -r; i <= r; i++) {
-        const xx = alongX ? Math.min(w - 1, Math.max(0, x + i)) : x;
-        const yy = alongX ? y : Math.min(h - 1, Math.max(0, y + i));
-        const o = (yy * w + xx) * 3;
+        const j = at + i < 0 ? 0 : at + i >= n ? n - 1 : at + i;
+        const q = o + (j - at) * stride;
         const kv = k[i + r]!;
-        s0 += kv * src[o]!;
-        s1 += kv * src[o + 1]!;
-        s2 += kv * src[o + 2]!;
+        s0 += kv * src[q]!;
+        s1 += kv * src[q + 1]!;
+        s2 += kv * src[q + 2]!;
       }
-      const o = (y * w + x) * 3;
       dst[o] = s0;
       dst[o + 1] = s1;
       dst[o + 2] = s2;

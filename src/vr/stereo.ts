@@ -8,6 +8,7 @@
 import { createImage, fromBytes, type RgbImage } from '../dream/image.js';
 import { computeFlowPair, consistencyMask, warp } from '../flow/index.js';
 import type { Frame } from '../pipeline/types.js';
+import { residualOf } from '../temporal/carry.js';
 
 export interface EyeCarryOptions {
   /** Width the disparity flow is estimated at. */
@@ -33,9 +34,7 @@ export async function carryAcrossEyes(
   const flow = await computeFlowPair(firstInput, otherInput, { maxWidth: opts.flowMaxWidth, wrapX: opts.wrapX });
   const mask = consistencyMask(flow.backward, flow.forward, { wrapX: opts.wrapX });
   const first = fromBytes(firstInput.width, firstInput.height, firstInput.data);
-  const residual = new Float32Array(first.data.length);
-  for (let i = 0; i < residual.length; i++) residual[i] = firstDream.data[i]! - first.data[i]!;
-  const warped = warp(residual, w, h, 3, flow.backward, { wrapX: opts.wrapX });
+  const warped = warp(residualOf(firstDream, first), w, h, 3, flow.backward, { wrapX: opts.wrapX });
   const out = new Float32Array(w * h * 3);
   let trusted = 0;
   for (let p = 0; p < w * h; p++) {
