@@ -23,8 +23,9 @@ export interface DreamSettings {
   seed: number;
   /**
    * 360° equirectangular input: the left and right edges are one. Tiles see wrapped columns
-   * across them (circular padding for every layer) and the pyramid resamples around them, so no
-   * seam appears at 0°/360°. Absent or false: flat images, results unchanged.
+   * across them (circular padding for every layer), the pyramid resamples around them and the
+   * blur and total-variation priors wrap, so no seam appears at 0°/360°. Absent or false: flat
+   * images, results unchanged.
    */
   wrapX?: boolean | undefined;
   /** Natural-image priors (total variation, decay, blur, decorrelated step); absent or all off: the classic step. */
@@ -188,7 +189,7 @@ export async function dream(
       const dx = wrapX ? Math.floor(random() * base.width) : randomShift(random, jx);
       const dy = randomShift(random, jy);
       const grad = await jitteredGradient(runner, x, objective, settings.tile, dx, dy, wrapX);
-      if (priors) priorStep(x, base, grad, settings.step, priors, i, settings.iterations);
+      if (priors) priorStep(x, base, grad, settings.step, priors, i, settings.iterations, wrapX);
       else ascend(x.data, grad, settings.step);
       onProgress?.({ octave: o + 1, octaves: bases.length, iteration: i + 1, iterations: settings.iterations });
     }

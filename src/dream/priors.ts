@@ -70,10 +70,10 @@ function gaussianKernel(sigma: number): Float32Array {
 }
 
 /**
- * One pass of a separable blur with kernel `k` along x or along y, edges clamped: `n` samples
- * along the axis, `stride` values between neighbours on it.
+ * One pass of a separable blur with kernel `k` along x or along y, edges clamped (or, along x
+ * with `wrap`, wrapped around): `n` samples along the axis, `stride` values between neighbours.
  */
-function blurAxis(src: Float32Array, dst: Float32Array, w: number, h: number, k: Float32Array, alongX: boolean): void {
+function blurAxis(src: Float32Array, dst: Float32Array, w: number, h: number, k: Float32Array, alongX: boolean, wrap: boolean): void {
   const r = (k.length - 1) / 2;
   const n = alongX ? w : h;
   const stride = alongX ? 3 : w * 3;
@@ -85,7 +85,8 @@ function blurAxis(src: Float32Array, dst: Float32Array, w: number, h: number, k:
       let s1 = 0;
       let s2 = 0;
       for (let i = -r; i <= r; i++) {
-        const j = at + i < 0 ? 0 : at + i >= n ? n - 1 : at + i;
+        const t = at + i;
+        const j = t >= 0 && t < n ? t : wrap ? t - Math.floor(t / n) * n : t < 0 ? 0 : n - 1;
         const q = o + (j - at) * stride;
         const kv = k[i + r]!;
         s0 += kv * src[q]!;
@@ -100,17 +101,18 @@ function blurAxis(src: Float32Array, dst: Float32Array, w: number, h: number, k:
 }
 
 /**
- * Separable Gaussian blur of interleaved RGB values (an image or a gradient), edges clamped.
- * Sigmas below 0.05 px change nothing measurable and return a copy.
+ * Separable Gaussian blur of interleaved RGB values (an image or a gradient), edges clamped;
+ * `wrapX` wraps around horizontally (360° panoramas). Sigmas below 0.05 px change nothing
+ * measurable and return a copy.
  */
-export function gaussianBlur(img: RgbImage, sigma: number): RgbImage {
+export function gaussianBlur(img: RgbImage, sigma: number, wrapX = false): RgbImage {
   const { width: w, height: h, data } = img;
   if (sigma < 0.05) return createImage(w, h, data.slice());
   const k = gaussianKernel(sigma);
   const tmp = new Float32Array(data.length);
   const out = new Float32Array(data.length);
-  blurAxis(data, tmp, w, h, k, true);
-  blurAxis(tmp, out, w, h, k, false);
+  blurAxis(data, tmp, w, h, k, true, wrapX);
+  blurAxis(tmp, out, w, h, k, false, false);
   return createImage(w, h, out);
 }
 
@@ -118,9 +120,10 @@ export function gaussianBlur(img: RgbImage, sigma: number): RgbImage {
  * Descent direction of the total variation Σ √(Δ² + ε²) over horizontal and vertical neighbour
  * differences, per channel: the negative gradient, so adding it to the step smooths. The ε of one
  * grey level makes it differentiable at flat spots (no ±1 flicker there) while it stays about the
- * L1 total variation (which keeps edges) elsewhere. Values lie in [−4, 4].
+ * L1 total variation (which keeps edges) elsewhere. Values lie in [−4, 4]. `wrapX` also counts
+ * the pair across the 0°/360° seam (last column, first column) of a 360° panorama.
  */
-export function tvDescent(img: RgbImage, epsilon = 1): Float32Array {
+export function tvDescent(img: RgbImage, epsilon = 1, wrapX = false): Float32Array {
   const { width: w, height: h, data } = img;
   const out = new Float32Array(data.length);
   const e2 = epsilon * epsilon;
@@ -129,12 +132,13 @@ export function tvDescent(img: RgbImage, epsilon = 1): Float32Array {
       const o = (y * w + x) * 3;
       for (let c = 0; c < 3; c++) {
         const v = data[o + c]!;
-        if (x + 1 < w) {
-          const d = data[o + 3 + c]! - v;
+        if (x + 1 < w || (wrapX && w > 1)) {
+          const right = x + 1 < w ? o + 3 + c : y * w * 3 + c;
+          const d = data[right]! - v;
           const g = d / Math.sqrt(d * d + e2);
           // d TV / d v = −g, d TV / d right = +g; descent is the opposite.
           out[o + c] = out[o + c]! + g;
-          out[o + 3 + c] = out[o + 3 + c]! - g;
+          out[right] = out[right]! - g;
         }
         if (y + 1 < h) {
           const below = o + w * 3 + c;
@@ -207,6 +211,8 @@ export function decorrelatedStep(grad: RgbImage): RgbImage {
  * 3. x ← x + step · direction;
  * 4. decay the dreamed detail (x − base) by `decay`, and blur it (target `image`).
  * `base` is the octave's undreamed image: the photo itself is never blurred nor decayed.
+ * `wrapX` (360° panoramas): the blur and the TV term wrap around horizontally; the decorrelated
+ * step's Fourier basis is periodic anyway.
  */
 export function priorStep(
   x: RgbImage,
@@ -216,13 +222,14 @@ export function priorStep(
   priors: DreamPriors,
   iteration: number,
   iterations: number,
+  wrapX = false,
 ): void {
   const sigma = annealedSigma(priors.blur, priors.blurEnd, iteration, iterations);
   let g = createImage(x.width, x.height, grad);
-  if (priors.blurTarget === 'gradient' && sigma > 0) g = gaussianBlur(g, sigma);
+  if (priors.blurTarget === 'gradient' && sigma > 0) g = gaussianBlur(g, sigma, wrapX);
   if (priors.decorrelate) g = decorrelatedStep(g);
   const scale = 1 / (meanAbs(g.data) + 1e-8);
-  const tv = priors.tv > 0 ? tvDescent(subtract(x, base)) : undefined;
+  const tv = priors.tv > 0 ? tvDescent(subtract(x, base), 1, wrapX) : undefined;
   const d = x.data;
   for (let i = 0; i < d.length; i++) {
     const dir = g.data[i]! * scale + (tv ? priors.tv * tv[i]! : 0);
@@ -231,7 +238,7 @@ export function priorStep(
   if (priors.decay > 0 || (priors.blurTarget === 'image' && sigma > 0)) {
     let detail = createImage(x.width, x.height, new Float32Array(d.length));
     for (let i = 0; i < d.length; i++) detail.data[i] = (d[i]! - base.data[i]!) * (1 - priors.decay);
-    if (priors.blurTarget === 'image' && sigma > 0) detail = gaussianBlur(detail, sigma);
+    if (priors.blurTarget === 'image' && sigma > 0) detail = gaussianBlur(detail, sigma, wrapX);
     for (let i = 0; i < d.length; i++) d[i] = base.data[i]! + detail.data[i]!;
   }
   for (let i = 0; i < d.length; i++) {
