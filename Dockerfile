@@ -1,11 +1,13 @@
-# dreamflow on an NVIDIA GPU. @tensorflow/tfjs-node-gpu 4.22 loads libtensorflow 2.9.1, which is
-# built against CUDA 11.2 and cuDNN 8.1: the base image must carry exactly those runtimes.
+# dreamflow on an NVIDIA GPU with the default engine, ONNX Runtime: its CUDA provider (ORT 1.30)
+# is built against CUDA 12 and cuDNN 9, so the base image carries those runtimes.
 #   docker build -t dreamflow .
-#   docker run --gpus all -v "$PWD:/work" -w /work dreamflow video in.mp4 -o out.mp4 --backend tensorflow
-FROM nvidia/cuda:11.2.2-cudnn8-runtime-ubuntu20.04
+#   docker run --gpus all -v "$PWD:/work" -w /work dreamflow video in.mp4 -o out.mp4 --device cuda
+# The alternative engine, @tensorflow/tfjs-node-gpu 4.22 (--backend tensorflow), loads libtensorflow
+# 2.9.1 for CUDA 11.2 and cuDNN 8: it needs a CUDA 11.2 base instead (README, "Engines").
+FROM nvidia/cuda:12.6.3-cudnn-runtime-ubuntu22.04
 
 ARG NODE_VERSION=20.18.1
-ARG TFJS_NODE_GPU_VERSION=4.22.0
+ARG ONNXRUNTIME_NODE_VERSION=1.30.0
 ENV DEBIAN_FRONTEND=noninteractive
 
 # Node 20 (the official build runs on Ubuntu 20.04's glibc) and ffmpeg for decoding and encoding.
@@ -16,7 +18,7 @@ RUN apt-get update \
  && apt-get purge -y curl xz-utils && apt-get autoremove -y && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /opt/dreamflow
-COPY package.json package-lock.json tsconfig.json ./
+COPY package.json package-lock.json tsconfig.json .npmrc ./
 COPY bin ./bin
 COPY src ./src
 COPY bench ./bench
@@ -24,11 +26,13 @@ COPY models ./models
 COPY pipelines ./pipelines
 COPY samples ./samples
 
-# Build (the prepare script compiles TypeScript), drop the dev tools, then add the GPU backend,
-# whose install script fetches libtensorflow for CUDA.
+# Build (the prepare script compiles TypeScript; .npmrc keeps onnxruntime-node's install offline),
+# drop the dev tools, then fetch ONNX Runtime's CUDA 12 provider libraries (this build has internet).
 RUN npm ci --no-audit --no-fund \
  && npm prune --omit=dev \
- && npm install --no-save --omit=dev --no-audit --no-fund "@tensorflow/tfjs-node-gpu@${TFJS_NODE_GPU_VERSION}" \
+ && test "$(node -p "require('onnxruntime-node/package.json').version")" = "${ONNXRUNTIME_NODE_VERSION}" \
+ && ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install \
+ && test -f node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime_providers_cuda.so \
  && npm cache clean --force \
  && ln -s /opt/dreamflow/bin/dreamflow.js /usr/local/bin/dreamflow
 

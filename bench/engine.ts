@@ -1,112 +1,117 @@
-import * as tf from '@tensorflow/tfjs-core';
-import { initBackend, type BackendName } from '../src/engine/backend.js';
-import type { GradientMode } from '../src/engine/conv.js';
-import { tileGradient } from '../src/dream/gradient.js';
-import { layer } from '../src/dream/objectives.js';
-import { loadManifest, type ModelManifest } from '../src/models/manifest.js';
-import { Network } from '../src/models/network.js';
-import { locateWeights } from '../src/models/weights.js';
+import { DEFAULT_DREAM, dream } from '../src/dream/deepdream.js';
 import { createImage } from '../src/dream/image.js';
-import { round, timeIt, writeResult } from './util.js';
+import { layer } from '../src/dream/objectives.js';
+import { createRunner, type RunnerOptions } from '../src/dream/runner.js';
+import { loadEngine, type EngineOptions, type TileEngine } from '../src/dream/tileEngine.js';
+import { loadManifest, type ModelManifest } from '../src/models/manifest.js';
+import { layerShapes, neededLayers } from '../src/models/shapes.js';
+import { locateWeights } from '../src/models/weights.js';
+import { readImage } from '../src/sources/image.js';
+import { round, sharedImage, writeResult } from './util.js';
 
 const LAYER = 'inception_4c/output';
 
 /** Forward FLOPs (2·MACs) of every convolution the objective layer depends on, at w×h. */
 export function convFlops(manifest: ModelManifest, target: string, width: number, height: number): number {
-  const byName = new Map(manifest.layers.map((l) => [l.name, l]));
-  const sizes = new Map<string, [number, number, number]>([['data', [height, width, 3]]]);
-  const needed = new Set<string>();
-  const visit = (name: string): void => {
-    if (name === 'data' || needed.has(name)) return;
-    needed.add(name);
-    const l = byName.get(name)!;
-    for (const i of 'inputs' in l ? l.inputs : [l.input]) visit(i);
-  };
-  visit(target);
+  const shapes = layerShapes(manifest, [target], width, height);
   let flops = 0;
-  for (const l of manifest.layers) {
-    if (!needed.has(l.name)) continue;
-    const inputs = 'inputs' in l ? l.inputs : [l.input];
-    const [h, w, c] = sizes.get(inputs[0]!)!;
-    if (l.type === 'conv') {
-      const ho = Math.floor((h + 2 * l.pad - l.kernel) / l.stride) + 1;
-      const wo = Math.floor((w + 2 * l.pad - l.kernel) / l.stride) + 1;
-      flops += 2 * ho * wo * l.kernel * l.kernel * c * l.filters;
-      sizes.set(l.name, [ho, wo, l.filters]);
-    } else if (l.type === 'maxpool') {
-      const ho = l.padding === 'same' ? Math.ceil(h / l.stride) : Math.floor((h - l.kernel) / l.stride) + 1;
-      const wo = l.padding === 'same' ? Math.ceil(w / l.stride) : Math.floor((w - l.kernel) / l.stride) + 1;
-      sizes.set(l.name, [ho, wo, c]);
-    } else if (l.type === 'concat') {
-      sizes.set(l.name, [h, w, inputs.reduce((s, i) => s + sizes.get(i)![2], 0)]);
-    } else {
-      sizes.set(l.name, [h, w, c]);
-    }
+  for (const l of neededLayers(manifest, [target])) {
+    if (l.type !== 'conv') continue;
+    const [ho, wo] = shapes.get(l.name)!;
+    flops += 2 * ho * wo * l.kernel * l.kernel * shapes.get(l.input)![2] * l.filters;
   }
   return flops;
 }
 
-async function forwardConvGflops(): Promise<number> {
-  // A representative mid-network convolution (3x3, 192→192 at 56x56) run forward only.
-  const x = tf.randomNormal([1, 56, 56, 192]) as tf.Tensor4D;
-  const w = tf.randomNormal([3, 3, 192, 192]) as tf.Tensor4D;
-  const seconds = await timeIt(() => {
-    const y = tf.conv2d(x, w, 1, 'same');
-    y.dataSync();
-    y.dispose();
-  }, 5, 2);
-  tf.dispose([x, w]);
-  return (2 * 56 * 56 * 9 * 192 * 192) / seconds / 1e9;
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+interface EngineCase {
+  label: string;
+  options: Omit<EngineOptions, 'model' | 'dir'>;
 }
 
-interface Case {
-  backend: BackendName;
-  mode: GradientMode;
-  width: number;
-  height: number;
-}
+/** Engines compared tile by tile, in this thread, interleaved round by round. */
+const ENGINES: EngineCase[] = [
+  { label: 'onnx, 1 thread', options: { backend: 'onnx', gradientMode: 'custom', device: 'cpu', threads: 1 } },
+  { label: 'onnx, 2 threads', options: { backend: 'onnx', gradientMode: 'custom', device: 'cpu', threads: 2 } },
+  { label: 'wasm custom gradient', options: { backend: 'wasm', gradientMode: 'custom', device: 'cpu', threads: 1 } },
+  { label: 'wasm autodiff', options: { backend: 'wasm', gradientMode: 'autodiff', device: 'cpu', threads: 1 } },
+];
+
+/** Whole-machine layouts for a full dream (runner level: workers, threads, tiles). */
+const LAYOUTS: Array<{ label: string; options: RunnerOptions }> = [
+  { label: 'onnx: 1 worker x 2 intra-op threads (default)', options: { backend: 'onnx', workers: 1, threads: 2 } },
+  { label: 'onnx: 2 workers x 1 thread', options: { backend: 'onnx', workers: 2, threads: 1 } },
+  { label: 'wasm: 2 workers (previous default)', options: { backend: 'wasm', workers: 2 } },
+];
 
 export async function benchEngine(opts: { quick?: boolean } = {}): Promise<Record<string, unknown>> {
   const manifest = loadManifest('bvlc_googlenet');
   const dir = await locateWeights(manifest, { download: false });
-  const cases: Case[] = [
-    { backend: 'wasm', mode: 'custom', width: 224, height: 224 },
-    { backend: 'wasm', mode: 'autodiff', width: 224, height: 224 },
-    { backend: 'wasm', mode: 'custom', width: 640, height: 360 },
-    { backend: 'wasm', mode: 'autodiff', width: 640, height: 360 },
-    { backend: 'cpu', mode: 'custom', width: 224, height: 224 },
-    { backend: 'cpu', mode: 'autodiff', width: 224, height: 224 },
+  const objective = layer(LAYER);
+  const sizes: Array<[number, number]> = [
+    [224, 224],
+    [640, 360],
   ];
-  const results: Array<Record<string, unknown>> = [];
-  const reference: Record<string, number> = {};
-  for (const backend of ['wasm', 'cpu'] as const) {
-    await initBackend(backend);
-    reference[backend] = round(await forwardConvGflops(), 1);
-    const nets = new Map<GradientMode, Network>();
-    for (const c of cases.filter((c) => c.backend === backend)) {
-      if (!nets.has(c.mode)) nets.set(c.mode, await Network.load(manifest, dir, c.mode));
-      const net = nets.get(c.mode)!;
-      const image = createImage(c.width, c.height, new Float32Array(c.width * c.height * 3).map((_, i) => (i * 37) % 255));
-      const runs = backend === 'cpu' || opts.quick ? 1 : 3;
-      const seconds = await timeIt(() => tileGradient(net, { image, weight: 1 }, layer(LAYER)), runs, 1);
-      // Forward and input-gradient passes cost about the same FLOPs each.
-      const flops = 2 * convFlops(manifest, LAYER, c.width, c.height);
-      results.push({ ...c, seconds: round(seconds), gflops: round(flops / seconds / 1e9, 2) });
-      process.stderr.write(`engine: ${backend} ${c.mode} ${c.width}x${c.height}: ${seconds.toFixed(3)} s\n`);
+  const rounds = opts.quick ? 3 : 9;
+  // tfjs backends are process-wide: the wasm engines are loaded last and stay active together.
+  const engines: Array<{ c: EngineCase; engine: TileEngine }> = [];
+  for (const c of ENGINES) engines.push({ c, engine: await loadEngine({ ...c.options, model: manifest.name, dir }) });
+  const times = new Map<string, number[]>();
+  for (const [w, h] of sizes) {
+    const image = createImage(w, h, new Float32Array(w * h * 3).map((_, i) => (i * 37) % 255));
+    // Warm-up: builds the onnx sessions and tfjs kernels for this size.
+    for (const { engine } of engines) await engine.gradient({ image, weight: 1 }, objective, 'bench');
+    for (let r = 0; r < rounds; r++) {
+      for (const { c, engine } of engines) {
+        const t = performance.now();
+        await engine.gradient({ image, weight: 1 }, objective, 'bench');
+        const key = `${c.label}@${w}x${h}`;
+        times.set(key, [...(times.get(key) ?? []), (performance.now() - t) / 1000]);
+      }
     }
-    for (const n of nets.values()) n.dispose();
+    process.stderr.write(`engine: ${w}x${h} done\n`);
   }
-  const find = (b: string, m: string, w: number): number => results.find((r) => r.backend === b && r.mode === m && r.width === w)!.seconds as number;
+  for (const { engine } of engines) await engine.close();
+  const cases = [...times].map(([key, ts]) => {
+    const [label, size] = key.split('@') as [string, string];
+    const [w, h] = size.split('x').map(Number) as [number, number];
+    const seconds = median(ts);
+    // Forward and input-gradient passes cost about the same FLOPs each.
+    return { engine: label, width: w, height: h, seconds: round(seconds), gflops: round((2 * convFlops(manifest, LAYER, w, h)) / seconds / 1e9, 1) };
+  });
+  const find = (label: string, w: number): number => cases.find((c) => c.engine === label && c.width === w)!.seconds;
+
+  // Full dreams of a real photo at 640x360 (4 octaves, 2 steps each) through each runner layout.
+  const photo = await readImage(sharedImage('dog.jpg'), { width: 640, height: 360 });
+  const layouts: Array<Record<string, unknown>> = [];
+  for (const l of LAYOUTS) {
+    const runner = await createRunner({ ...l.options, weightsDir: undefined, quiet: true });
+    const settings = { ...DEFAULT_DREAM, iterations: 2 };
+    await dream(runner, photo, objective, settings);
+    const ts: number[] = [];
+    for (let r = 0; r < (opts.quick ? 1 : 3); r++) {
+      const t = performance.now();
+      await dream(runner, photo, objective, settings);
+      ts.push((performance.now() - t) / 1000);
+    }
+    await runner.close();
+    layouts.push({ layout: l.label, secondsPerDream: round(median(ts)) });
+    process.stderr.write(`engine: layout ${l.label}: ${median(ts).toFixed(2)} s\n`);
+  }
+
   const summary = {
-    task: `GoogLeNet forward + input gradient up to ${LAYER}, one image, one thread`,
-    forwardConvGflops: reference,
-    cases: results,
+    task: `GoogLeNet forward + input gradient up to ${LAYER}, one tile; medians of ${rounds} interleaved rounds`,
+    cases,
     ratios: {
-      wasmCustomVsAutodiff224: round(find('wasm', 'autodiff', 224) / find('wasm', 'custom', 224), 2),
-      wasmCustomVsAutodiff640x360: round(find('wasm', 'autodiff', 640) / find('wasm', 'custom', 640), 2),
-      cpuCustomVsAutodiff224: round(find('cpu', 'autodiff', 224) / find('cpu', 'custom', 224), 2),
-      wasmCustomVsCpuAutodiff224: round(find('cpu', 'autodiff', 224) / find('wasm', 'custom', 224), 2),
+      onnx2VsWasm640x360: round(find('wasm custom gradient', 640) / find('onnx, 2 threads', 640), 2),
+      onnx1VsWasm640x360: round(find('wasm custom gradient', 640) / find('onnx, 1 thread', 640), 2),
+      onnx2VsWasm224: round(find('wasm custom gradient', 224) / find('onnx, 2 threads', 224), 2),
+      onnx1VsWasm224: round(find('wasm custom gradient', 224) / find('onnx, 1 thread', 224), 2),
+      wasmCustomVsAutodiff640x360: round(find('wasm autodiff', 640) / find('wasm custom gradient', 640), 2),
     },
+    layoutTask: 'dreamflow image at 640x360 (dog.jpg): 4 octaves x 2 steps, whole machine',
+    layouts,
   };
   writeResult('engine', summary);
   return summary;

@@ -73,24 +73,30 @@ async function runCase(viewers: number, runner: Awaited<ReturnType<typeof create
 }
 
 export async function benchLive(): Promise<Record<string, unknown>> {
-  const runner = await createRunner({ quiet: true });
-  try {
-    const cases = [];
-    for (const viewers of [1, 10]) {
-      process.stderr.write(`bench live: ${viewers} viewer(s), ${WARMUP_S} s warm-up + ${MEASURE_S} s…\n`);
-      cases.push(await runCase(viewers, runner));
+  const cases = [];
+  let model = '';
+  let layerName = '';
+  // The default engine and the previous one (tfjs on wasm), in the same run.
+  for (const backend of ['onnx', 'wasm'] as const) {
+    const runner = await createRunner({ backend, quiet: true });
+    model = runner.manifest.name;
+    layerName = runner.manifest.defaultLayer;
+    try {
+      for (const viewers of [1, 10]) {
+        process.stderr.write(`bench live: ${runner.backend}, ${viewers} viewer(s), ${WARMUP_S} s warm-up + ${MEASURE_S} s…\n`);
+        cases.push({ backend: runner.backend, ...(await runCase(viewers, runner)) });
+      }
+    } finally {
+      await runner.close();
     }
-    const result = {
-      task: `dreamflow live, lavfi:testsrc2 at ${SIZE.width}x${SIZE.height}, target ${FPS} fps, default live settings (adaptive)`,
-      backend: runner.backend,
-      model: runner.manifest.name,
-      layer: runner.manifest.defaultLayer,
-      target: { fps: 5, p95LatencyMs: 1000 },
-      cases,
-    };
-    writeResult('live', result);
-    return result;
-  } finally {
-    await runner.close();
   }
+  const result = {
+    task: `dreamflow live, lavfi:testsrc2 at ${SIZE.width}x${SIZE.height}, target ${FPS} fps, default live settings (adaptive)`,
+    model,
+    layer: layerName,
+    target: { fps: 5, p95LatencyMs: 1000 },
+    cases,
+  };
+  writeResult('live', result);
+  return result;
 }

@@ -9,6 +9,7 @@ import { DEFAULT_DREAM } from '../src/dream/deepdream.js';
 import { createImage, roll, toBytes, type RgbImage } from '../src/dream/image.js';
 import { layer } from '../src/dream/objectives.js';
 import { createRunner } from '../src/dream/runner.js';
+import type { BackendRequest } from '../src/engine/backend.js';
 import type { Frame } from '../src/pipeline/types.js';
 import { DEFAULT_TEMPORAL, type TemporalSettings } from '../src/temporal/stage.js';
 import { VrStage, type Projection } from '../src/vr/stage.js';
@@ -39,16 +40,13 @@ function peakRssMB(): number {
   return process.resourceUsage().maxRSS / 1024;
 }
 
-export async function benchVr(opts: { width?: number; write?: boolean; cubemap?: boolean } = {}): Promise<Record<string, unknown>> {
-  const width = opts.width ?? 3840;
-  const height = width / 2;
-  const dreamSettings = { ...DEFAULT_DREAM, octaves: 3, iterations: 2, tile: 512, seed: 0 };
-  const temporal: TemporalSettings = { ...DEFAULT_TEMPORAL, dream: dreamSettings, frameIterations: 1 };
-  const runner = await createRunner({ quiet: true });
+/** One backend's frame times for the equirect (and optionally cubemap) stage, with its peak RSS. */
+async function timeBackend(backend: BackendRequest, pano: RgbImage, temporal: TemporalSettings, cubemap: boolean): Promise<Record<string, unknown>> {
+  const runner = await createRunner({ backend, quiet: true });
   const objective = layer(LAYER);
-  const pano = await panorama(width);
+  const { width, height } = pano;
   const cases: Array<Record<string, unknown>> = [];
-  let sampled = 0;
+  let sampled = process.memoryUsage.rss() / 2 ** 20;
   const sampler = setInterval(() => (sampled = Math.max(sampled, process.memoryUsage.rss() / 2 ** 20)), 200);
   try {
     const time = async (projection: Projection, frames: Frame[]): Promise<number[]> => {
@@ -58,7 +56,7 @@ export async function benchVr(opts: { width?: number; write?: boolean; cubemap?:
         const t = performance.now();
         await stage.process(f);
         seconds.push((performance.now() - t) / 1000);
-        process.stderr.write(`vr: ${projection} ${width}x${height} frame ${f.index}: ${seconds[seconds.length - 1]!.toFixed(1)} s, peak RSS ${peakRssMB().toFixed(0)} MB\n`);
+        process.stderr.write(`vr: ${runner.backend} ${projection} ${width}x${height} frame ${f.index}: ${seconds[seconds.length - 1]!.toFixed(1)} s, peak RSS ${peakRssMB().toFixed(0)} MB\n`);
       }
       return seconds;
     };
@@ -66,7 +64,7 @@ export async function benchVr(opts: { width?: number; write?: boolean; cubemap?:
     const [fresh, carried] = await time('equirect', [frame(pano, 0), frame(roll(pano, 8, 0), 1)]);
     cases.push({ projection: 'equirect', frame: 'first (full dream)', secondsPerFrame: round(fresh!, 1) });
     cases.push({ projection: 'equirect', frame: 'carried (flow + frameIterations)', secondsPerFrame: round(carried!, 1) });
-    if (opts.cubemap) {
+    if (cubemap) {
       const [cube] = await time('cubemap', [frame(pano, 0)]);
       cases.push({ projection: 'cubemap', frame: 'first (full dream)', secondsPerFrame: round(cube!, 1) });
     }
@@ -74,9 +72,22 @@ export async function benchVr(opts: { width?: number; write?: boolean; cubemap?:
     clearInterval(sampler);
     await runner.close();
   }
-  const peak = Math.max(peakRssMB(), sampled);
+  return { backend: runner.backend, workers: runner.parallelism, cases, peakRssMB: round(sampled, 0) };
+}
+
+export async function benchVr(opts: { width?: number; write?: boolean; cubemap?: boolean; backends?: BackendRequest[] } = {}): Promise<Record<string, unknown>> {
+  const width = opts.width ?? 3840;
+  const height = width / 2;
+  const dreamSettings = { ...DEFAULT_DREAM, octaves: 3, iterations: 2, tile: 512, seed: 0 };
+  const temporal: TemporalSettings = { ...DEFAULT_TEMPORAL, dream: dreamSettings, frameIterations: 1 };
+  const pano = await panorama(width);
+  const backends: BackendRequest[] = opts.backends ?? ['onnx', 'wasm'];
+  const runs: Array<Record<string, unknown>> = [];
+  for (const backend of backends) runs.push(await timeBackend(backend, pano, temporal, opts.cubemap === true));
+  const seconds = (i: number, c: number): number => ((runs[i]!.cases as Array<{ secondsPerFrame: number }>)[c]!).secondsPerFrame;
+  const peak = Math.max(...runs.map((r) => r.peakRssMB as number));
   const summary = {
-    task: `one ${width}x${height} equirectangular frame through the vr stage, ${LAYER}, tiled`,
+    task: `one ${width}x${height} equirectangular frame through the vr stage, ${LAYER}, tiled; each backend in turn, same run`,
     settings: {
       octaves: dreamSettings.octaves,
       octaveScale: dreamSettings.octaveScale,
@@ -85,10 +96,11 @@ export async function benchVr(opts: { width?: number; write?: boolean; cubemap?:
       tile: dreamSettings.tile,
       jitter: 'full-width roll (wrapX)',
       flowMaxWidth: temporal.flowMaxWidth,
-      backend: runner.backend,
-      workers: runner.parallelism,
     },
-    cases,
+    runs,
+    ...(runs.length === 2
+      ? { ratios: { firstFrame: round(seconds(1, 0) / seconds(0, 0), 2), carriedFrame: round(seconds(1, 1) / seconds(0, 1), 2) } }
+      : {}),
     peakRssMB: round(peak, 0),
     peakRssUnder4GB: peak < 4096,
   };

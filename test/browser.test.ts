@@ -66,7 +66,7 @@ describe('viewer page in headless Chromium', () => {
       throw new Error(`Chromium not found at ${CHROMIUM}: install it (apt-get install -y chromium) or set CHROMIUM_PATH`);
     }
     preloadOpenCv();
-    runner = await createRunner({ backend: 'wasm', workers: 1, quiet: true });
+    runner = await createRunner({ backend: 'onnx', workers: 1, quiet: true });
     session = await startLive({
       input: 'lavfi:testsrc2',
       size: { width: 128, height: 96 },

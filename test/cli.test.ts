@@ -13,7 +13,7 @@ describe('dreamflow image', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const result = lastJson<{ output: string; width: number; height: number; dreamGain: number; backend: string; model: string; layers: string[] }>(r.stdout);
-    expect(result).toMatchObject({ output: out, width: 128, backend: 'wasm', model: 'bvlc_googlenet', layers: ['inception_4c/output'] });
+    expect(result).toMatchObject({ output: out, width: 128, backend: 'onnx', model: 'bvlc_googlenet', layers: ['inception_4c/output'] });
     expect(result.dreamGain).toBeGreaterThan(2);
     const meta = await sharp(out).metadata();
     expect([meta.width, meta.height, meta.format]).toEqual([128, result.height, 'png']);

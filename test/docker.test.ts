@@ -18,19 +18,23 @@ const of = (keyword: string): string[] => instructions.filter((l) => l.startsWit
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; bin: Record<string, string> };
 
 describe('Dockerfile', () => {
-  it('builds on the CUDA and cuDNN that tfjs-node-gpu of the project’s tfjs version loads', () => {
+  it('builds on the CUDA 12 and cuDNN 9 that the default engine’s CUDA provider (onnxruntime-node 1.30) loads', () => {
     const [from] = of('FROM');
-    expect(from).toMatch(/^nvidia\/cuda:11\.2\.\d+-cudnn8-runtime-ubuntu20\.04$/);
-    const tfjs = /ARG TFJS_NODE_GPU_VERSION=(\S+)/.exec(dockerfile)?.[1];
-    expect(tfjs).toBe(pkg.dependencies['@tensorflow/tfjs-core']);
-    expect(dockerfile).toMatch(/@tensorflow\/tfjs-node-gpu@\$\{TFJS_NODE_GPU_VERSION\}/);
+    // nvidia/cuda's "cudnn" tags without a number carry cuDNN 9 from CUDA 12.4 on.
+    expect(from).toMatch(/^nvidia\/cuda:12\.([4-9]|\d\d)\.\d+-cudnn-runtime-ubuntu2[24]\.04$/);
+    const ort = /ARG ONNXRUNTIME_NODE_VERSION=(\S+)/.exec(dockerfile)?.[1];
+    expect(ort).toBe(pkg.dependencies['onnxruntime-node']);
+    expect(ort).toMatch(/^1\.30\./);
+    // The provider libraries are fetched while the image builds, and their presence is checked.
+    expect(dockerfile).toMatch(/ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules\/onnxruntime-node\/script\/install/);
+    expect(dockerfile).toMatch(/libonnxruntime_providers_cuda\.so/);
     expect(/ARG NODE_VERSION=(\d+)\./.exec(dockerfile)?.[1]).toBe('20');
   });
 
   it('copies only paths that exist in the repository, and everything the build needs', () => {
     const sources = of('COPY').flatMap((c) => c.split(/\s+/).slice(0, -1));
     for (const s of sources) expect(existsSync(join(ROOT, s)), s).toBe(true);
-    for (const needed of ['package.json', 'package-lock.json', 'tsconfig.json', 'bin', 'src', 'models']) expect(sources).toContain(needed);
+    for (const needed of ['package.json', 'package-lock.json', 'tsconfig.json', '.npmrc', 'bin', 'src', 'models']) expect(sources).toContain(needed);
     // tsconfig compiles every folder it includes: each must be copied.
     const tsconfig = JSON.parse(readFileSync(join(ROOT, 'tsconfig.json'), 'utf8')) as { include: string[] };
     for (const pattern of tsconfig.include) expect(sources).toContain(pattern.split('/')[0]);

@@ -72,13 +72,13 @@ describe('image maths', () => {
   });
 });
 
-describe('dreaming with GoogLeNet on wasm', () => {
+describe.each(['onnx', 'wasm'] as const)('dreaming with GoogLeNet on %s', (backend) => {
   let runner: GradientRunner;
   let photo: RgbImage;
   const quick = { ...DEFAULT_DREAM, octaves: 2, iterations: 5 };
 
   beforeAll(async () => {
-    runner = await createRunner({ backend: 'wasm', workers: 0 });
+    runner = await createRunner({ backend, workers: 0 });
     photo = await readImage(join(SHARED_IMAGES, 'horses.jpg'), { width: 128, height: 96 });
   });
   afterAll(async () => runner.close());

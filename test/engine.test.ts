@@ -10,6 +10,7 @@ import { Network } from '../src/models/network.js';
 import { locateWeights } from '../src/models/weights.js';
 import { readImage } from '../src/sources/image.js';
 import { SHARED_IMAGES } from './helpers/paths.js';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 
 function relativeError(a: Float32Array, b: Float32Array): number {
@@ -97,12 +98,28 @@ describe('GoogLeNet', () => {
 });
 
 describe('backend choice', () => {
-  it('explains how to get the tensorflow backend when tfjs-node is not installed', async () => {
+  const installed = (pkg: string): boolean => {
+    try {
+      createRequire(import.meta.url).resolve(pkg);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
+  it('uses tfjs-node(-gpu) when installed, and otherwise explains how to get it', async () => {
+    if (installed('@tensorflow/tfjs-node-gpu') || installed('@tensorflow/tfjs-node')) {
+      expect(await initBackend('tensorflow')).toBe('tensorflow');
+      await initBackend('wasm');
+      return;
+    }
     await expect(initBackend('tensorflow')).rejects.toThrow(UserError);
     await expect(initBackend('tensorflow')).rejects.toThrow(/tfjs-node/);
   });
 
-  it('auto falls back to wasm here', async () => {
-    expect(await initBackend('auto')).toBe('wasm');
+  it('auto picks ONNX Runtime when it loads (it is installed from npm alone)', async () => {
+    expect(installed('onnxruntime-node')).toBe(true);
+    expect(await initBackend('auto')).toBe('onnx');
+    expect(await initBackend('wasm')).toBe('wasm');
   });
 });

@@ -79,7 +79,7 @@ describe('exploration maths', () => {
 describe('objectives and priors on the real network', () => {
   let runner: GradientRunner;
   beforeAll(async () => {
-    runner = await createRunner({ backend: 'wasm', workers: 2, quiet: true });
+    runner = await createRunner({ backend: 'onnx', workers: 1, quiet: true });
   });
   afterAll(async () => runner.close());
 

@@ -63,7 +63,7 @@ async function watch(url: string, opts: Parameters<typeof connectViewer>[1] = {}
 beforeAll(async () => {
   preloadOpenCv();
   // One worker thread: dreaming leaves the main thread (sockets, ffmpeg pipes) free.
-  runner = await createRunner({ backend: 'wasm', workers: 1, quiet: true });
+  runner = await createRunner({ backend: 'onnx', workers: 1, quiet: true });
   objective = layer(runner.layerName(LAYER));
 });
 

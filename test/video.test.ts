@@ -39,7 +39,7 @@ describe('dreamflow video', () => {
     // Cheap settings (one octave, one step per carried frame) dream lightly, but a pass-through
     // would give exactly 1.
     expect(result.dreamGain).toBeGreaterThan(1.05);
-    expect(result.backend).toBe('wasm');
+    expect(result.backend).toBe('onnx');
     // Nothing but the output is left in the folder: no temp file, no work folder.
     expect(readdirSync(dir).sort()).toEqual(['clip.mp4', 'out.mp4']);
   });

@@ -74,6 +74,7 @@ async function checkDreamFlags(values: Values): Promise<TemporalSettings> {
   };
   const layersOnly: GradientRunner = {
     backend: 'cpu',
+    device: 'cpu',
     manifest,
     parallelism: 1,
     layerName: (name) => resolveLayer(manifest, name).name,

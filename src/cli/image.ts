@@ -39,9 +39,10 @@ nothing. The output carries its full settings (dreamflow info OUT prints them).
       --jitter N         random roll per step in pixels (default 32)
       --tile N           largest tile the network sees at once (default 512)
       --seed N           seed of the jitter (default 0): same seed, same backend, same image
-      --backend B        auto | wasm | cpu | tensorflow (default auto)
+      --backend B        auto | onnx | wasm | cpu | tensorflow (default auto: onnx when it loads)
+      --device D         where onnx runs: cpu | cuda | webgpu (default cpu)
       --weights DIR      folder holding the model weights
-      --workers N        worker threads (default: one per core; 0 = this thread)
+      --workers N        worker threads (default: 1 on onnx, one per core on wasm; 0 = this thread)
       --json             print one JSON line with the result
       --quiet            no progress output`;
 

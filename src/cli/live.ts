@@ -50,7 +50,7 @@ share their own camera to be dreamed.
       --quiet              print only the URL
   Dream options: --model --layer --channel --guide --octaves (default ${LIVE_DREAM.octaves}) --octave-scale
   --iterations (steps for the first frame and after scene cuts, default ${LIVE_DREAM.iterations}) --step --jitter
-  --tile --seed --backend --weights --workers
+  --tile --seed --backend --device --weights --workers
 
 Stop with Ctrl-C: the recording is finished and viewers are told goodbye.`;
 

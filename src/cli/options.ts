@@ -5,6 +5,7 @@ import { BLUR_TARGETS, NO_PRIORS, activePriors, type BlurTarget, type DreamPrior
 import { classifierLayers, loadLabels, resolveClass } from '../models/labels.js';
 import type { GradientRunner, RunnerOptions } from '../dream/runner.js';
 import { BACKEND_REQUESTS, type BackendRequest } from '../engine/backend.js';
+import { ONNX_DEVICES, type OnnxDevice } from '../engine/onnx/runtime.js';
 import { UserError } from '../errors.js';
 import { readImage } from '../sources/image.js';
 
@@ -24,6 +25,7 @@ export const DREAM_OPTIONS = {
   tile: { type: 'string' },
   seed: { type: 'string' },
   backend: { type: 'string' },
+  device: { type: 'string' },
   weights: { type: 'string' },
   workers: { type: 'string' },
   class: { type: 'string' },
@@ -118,10 +120,15 @@ export function runnerOptions(values: Values): RunnerOptions {
   if (!BACKEND_REQUESTS.includes(backend as BackendRequest)) {
     throw new UserError(`--backend must be one of ${BACKEND_REQUESTS.join(', ')} (got "${backend}")`);
   }
+  const device = str(values, 'device') ?? 'cpu';
+  if (!ONNX_DEVICES.includes(device as OnnxDevice)) {
+    throw new UserError(`--device must be one of ${ONNX_DEVICES.join(', ')} (got "${device}")`);
+  }
   const workers = str(values, 'workers');
   return {
     model: str(values, 'model'),
     backend: backend as BackendRequest,
+    device: device as OnnxDevice,
     weightsDir: str(values, 'weights'),
     workers: workers === undefined ? undefined : num(values, 'workers', 0, { integer: true, min: 0, max: 64 }),
   };

@@ -29,6 +29,8 @@ export interface DreamRecipe {
   height: number;
   model: string;
   backend: string;
+  /** Execution provider of the onnx backend, when not the CPU. */
+  device?: string;
   /** Worker threads: tiles are split for them, so they are part of what fixes the pixels. */
   workers: number;
   /** The objective flags as given (layer, channel, guide, class, classScore, neuron). */
@@ -94,6 +96,7 @@ export function makeRecipe(
     height: result.height,
     model: runner.manifest.name,
     backend: runner.backend,
+    ...(runner.device !== 'cpu' ? { device: runner.device } : {}),
     workers: runnerWorkers(runner),
     objective: objectiveFlags(values),
     terms: describe(obj),
@@ -139,6 +142,7 @@ export function recipeArgs(r: DreamRecipe, output: string): string[] {
   args.push('-o', output);
   if (r.size !== null) args.push('--size', r.size);
   args.push('--model', r.model, '--backend', r.backend, '--workers', String(r.workers));
+  if (r.device !== undefined) args.push('--device', r.device);
   const o = r.objective;
   if (o.layer !== undefined) args.push('--layer', o.layer);
   if (o.channel !== undefined) args.push('--channel', o.channel);

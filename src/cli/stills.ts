@@ -22,7 +22,7 @@ same names and formats. The model loads once for the whole folder.
       --json             print one JSON line with the result
       --quiet            no progress output
   Dream options (as for "dreamflow image"): --model --layer --channel --guide --octaves
-  --octave-scale --iterations --step --jitter --tile --seed --backend --weights --workers
+  --octave-scale --iterations --step --jitter --tile --seed --backend --device --weights --workers
   --class --class-score --neuron --tv --decay --blur --blur-target --decorrelate`;
 
 const STILL_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp', '.tif', '.tiff', '.avif'];

@@ -48,7 +48,7 @@ with --resume.
       --json               print one JSON line with the result
       --quiet              no progress output
   Dream options (as for "dreamflow image"): --model --layer --channel --guide --octaves
-  --octave-scale --iterations --step --jitter --tile --seed --backend --weights --workers
+  --octave-scale --iterations --step --jitter --tile --seed --backend --device --weights --workers
   --class --class-score --neuron --tv --decay --blur --blur-target --decorrelate`;
 
 export function temporalSettings(values: Values): TemporalSettings {

@@ -39,7 +39,7 @@ less distortion near the poles, both eyes of stereo video dreamed alike, and sph
   Video options (as for "dreamflow video"): --flow/--no-flow --blend --frame-iterations
   --flow-width --start --duration --codec --crf --resume --json --quiet
   Dream options (as for "dreamflow image"): --model --layer --channel --guide --octaves
-  --octave-scale --iterations --step --jitter --tile --seed --backend --weights --workers
+  --octave-scale --iterations --step --jitter --tile --seed --backend --device --weights --workers
   --class --class-score --neuron --tv --decay --blur --blur-target --decorrelate`;
 
 const MP4_EXTENSIONS = /\.(mp4|m4v|mov)$/i;

@@ -12,6 +12,7 @@ export const WORKER_OPTIONS = {
   concurrency: { type: 'string' },
   heartbeat: { type: 'string' },
   backend: { type: 'string' },
+  device: { type: 'string' },
   workers: { type: 'string' },
   weights: { type: 'string' },
   quiet: { type: 'boolean' },
@@ -30,7 +31,8 @@ any number, on any machines that see the input at the coordinator's path.
       --concurrency N      segments dreamed at once by this process (default 1)
       --heartbeat S        seconds a worker that stopped answering keeps its segment before
                            another worker takes it over (default ${DEFAULT_HEARTBEAT_SECONDS})
-      --backend B          auto, wasm, cpu or tensorflow (as for "dreamflow video")
+      --backend B          auto, onnx, wasm, cpu or tensorflow (as for "dreamflow video")
+      --device D           where onnx runs: cpu, cuda or webgpu
       --workers N          gradient threads of this process
       --weights DIR        where the model weights are
       --quiet              log only errors`;

@@ -1,22 +1,26 @@
 import { availableParallelism } from 'node:os';
 import { initBackend, type BackendName, type BackendRequest } from '../engine/backend.js';
 import type { GradientMode } from '../engine/conv.js';
+import { type OnnxDevice } from '../engine/onnx/runtime.js';
 import { WorkerPool, WorkerTaskError } from '../engine/workerPool.js';
 import { UserError } from '../errors.js';
 import { loadManifest, type ModelManifest } from '../models/manifest.js';
 import { Network } from '../models/network.js';
 import { locateWeights, progressPrinter } from '../models/weights.js';
 import { compiledPath } from '../paths.js';
-import { layerFeatures, tileGradient, tileValue, type TileGradient, type TileJob } from './gradient.js';
+import type { TileGradient, TileJob } from './gradient.js';
 import type { RgbImage } from './image.js';
 import type { Objective } from './objectives.js';
+import { loadEngine, type EngineOptions, type TileEngine } from './tileEngine.js';
 
 /**
- * Where the network runs: in this thread, or in a pool of worker threads (one wasm instance per
- * core). The dream loop only ever talks to this interface.
+ * Where the network runs: in this thread, or in a pool of worker threads. The dream loop only
+ * ever talks to this interface.
  */
 export interface GradientRunner {
   readonly backend: BackendName;
+  /** Execution provider of the onnx backend (`cpu` for the tfjs backends). */
+  readonly device: OnnxDevice;
   readonly manifest: ModelManifest;
   /** How many tiles can be worked on at once. */
   readonly parallelism: number;
@@ -31,49 +35,78 @@ export interface GradientRunner {
 export interface RunnerOptions {
   model?: string | undefined;
   backend?: BackendRequest | undefined;
+  /** Execution provider for the onnx backend (default cpu). */
+  device?: OnnxDevice | undefined;
   weightsDir?: string | undefined;
-  /** Worker threads; 0 runs in this thread. Default: one per core on wasm/cpu, 0 on tensorflow. */
+  /**
+   * Worker threads; 0 runs in this thread. Default: one per core on wasm/cpu (each is
+   * single-threaded), one on onnx (ONNX Runtime threads itself), 0 on tensorflow.
+   */
   workers?: number | undefined;
+  /** ONNX Runtime intra-op threads per worker. Default: the cores divided among the workers. */
+  threads?: number | undefined;
   gradientMode?: GradientMode | undefined;
   /** Print download progress if the weights must be fetched. */
   quiet?: boolean | undefined;
 }
 
+/** Objectives are named by a key when they cross to an engine, so engines can cache per objective. */
+class ObjectiveKeys {
+  private readonly keys = new WeakMap<Objective, number>();
+  private next = 1;
+  /** The key and whether it is new. */
+  of(objective: Objective): { key: number; fresh: boolean } {
+    const hit = this.keys.get(objective);
+    if (hit !== undefined) return { key: hit, fresh: false };
+    const key = this.next++;
+    this.keys.set(objective, key);
+    return { key, fresh: true };
+  }
+}
+
 class LocalRunner implements GradientRunner {
   readonly parallelism = 1;
+  private readonly keys = new ObjectiveKeys();
   constructor(
     readonly backend: BackendName,
+    readonly device: OnnxDevice,
     readonly manifest: ModelManifest,
-    private readonly net: Network,
+    private readonly engine: TileEngine,
   ) {}
 
   layerName(name: string): string {
-    return this.net.layerName(name);
+    return Network.resolveName(this.manifest, name);
   }
 
   async gradients(jobs: TileJob[], objective: Objective): Promise<TileGradient[]> {
-    return jobs.map((j) => tileGradient(this.net, j, objective));
+    const key = String(this.keys.of(objective).key);
+    const out: TileGradient[] = [];
+    for (const j of jobs) out.push(await this.engine.gradient(j, objective, key));
+    return out;
   }
 
   async values(jobs: TileJob[], objective: Objective): Promise<number[]> {
-    return jobs.map((j) => tileValue(this.net, j, objective));
+    const key = String(this.keys.of(objective).key);
+    const out: number[] = [];
+    for (const j of jobs) out.push(await this.engine.value(j, objective, key));
+    return out;
   }
 
-  async features(image: RgbImage, layer: string): Promise<{ features: Float32Array; channels: number }> {
-    return layerFeatures(this.net, image, layer);
+  features(image: RgbImage, layer: string): Promise<{ features: Float32Array; channels: number }> {
+    return this.engine.features(image, layer);
   }
 
-  async close(): Promise<void> {
-    this.net.dispose();
+  close(): Promise<void> {
+    return this.engine.close();
   }
 }
 
 class PooledRunner implements GradientRunner {
-  private readonly keys = new WeakMap<Objective, number>();
-  private nextKey = 1;
+  private readonly keys = new ObjectiveKeys();
 
   constructor(
     readonly backend: BackendName,
+    readonly device: OnnxDevice,
     readonly manifest: ModelManifest,
     private readonly pool: WorkerPool,
   ) {}
@@ -89,12 +122,8 @@ class PooledRunner implements GradientRunner {
 
   /** Objectives cross to the workers once (guide features can be large), then go by key. */
   private async keyOf(objective: Objective): Promise<number> {
-    let key = this.keys.get(objective);
-    if (key === undefined) {
-      key = this.nextKey++;
-      this.keys.set(objective, key);
-      await this.call(() => this.pool.broadcast({ op: 'objective', key, objective }));
-    }
+    const { key, fresh } = this.keys.of(objective);
+    if (fresh) await this.call(() => this.pool.broadcast({ op: 'objective', key, objective }));
     return key;
   }
 
@@ -127,8 +156,13 @@ class PooledRunner implements GradientRunner {
 }
 
 function defaultWorkers(backend: BackendName): number {
-  // One GPU context per process is what tfjs-node-gpu wants; wasm and cpu are single-threaded.
+  // One GPU context per process is what tfjs-node-gpu wants.
   if (backend === 'tensorflow') return 0;
+  // ONNX Runtime runs one tile on every core by itself (its intra-op pool); one worker keeps that
+  // off the main thread (session.run blocks it), and whole images are fewer, larger tiles
+  // (measured faster than one single-threaded worker per core: bench/results/engine.json).
+  if (backend === 'onnx') return 1;
+  // wasm and cpu are single-threaded: one worker per core.
   const cores = availableParallelism();
   return cores > 1 ? cores : 0;
 }
@@ -136,24 +170,35 @@ function defaultWorkers(backend: BackendName): number {
 /** Load a model (finding or downloading its weights) and start where it runs. */
 export async function createRunner(opts: RunnerOptions = {}): Promise<GradientRunner> {
   const manifest = loadManifest(opts.model);
+  const device = opts.device ?? 'cpu';
+  // A GPU provider is ONNX Runtime's: auto goes there, the tfjs backends cannot.
+  if (device !== 'cpu' && opts.backend !== undefined && opts.backend !== 'auto' && opts.backend !== 'onnx') {
+    throw new UserError(`--device ${device} is for the onnx backend; --backend ${opts.backend} picks its device itself`);
+  }
   const backend = await initBackend(opts.backend ?? 'auto');
   const dir = await locateWeights(manifest, {
     weightsDir: opts.weightsDir,
     onProgress: opts.quiet ? undefined : progressPrinter(`downloading ${manifest.name}`),
   });
   const workers = opts.workers ?? defaultWorkers(backend);
-  // The custom gradient pays off where forward convolution is fast (wasm: 3x, see bench); the
-  // pure-JS cpu backend's fused convolution is slower than its own plain ops.
-  const gradientMode = opts.gradientMode ?? (backend === 'cpu' ? 'autodiff' : 'custom');
-  if (workers <= 0) {
-    return new LocalRunner(backend, manifest, await Network.load(manifest, dir, gradientMode));
-  }
+  const engine: EngineOptions = {
+    model: manifest.name,
+    dir,
+    backend,
+    // The custom gradient pays off where forward convolution is fast (wasm: 3x, see bench); the
+    // pure-JS cpu backend's fused convolution is slower than its own plain ops.
+    gradientMode: opts.gradientMode ?? (backend === 'cpu' ? 'autodiff' : 'custom'),
+    device: backend === 'onnx' ? device : 'cpu',
+    threads: opts.threads ?? Math.max(1, Math.floor(availableParallelism() / Math.max(1, workers))),
+  };
+  if (workers <= 0) return new LocalRunner(backend, engine.device, manifest, await loadEngine(engine));
   const pool = new WorkerPool(compiledPath('src/dream/gradientWorker.ts'), workers);
   try {
-    await pool.broadcast({ op: 'init', model: manifest.name, dir, backend, gradientMode });
+    await pool.broadcast({ op: 'init', engine });
   } catch (err) {
     await pool.close();
+    if (err instanceof WorkerTaskError && err.userError) throw new UserError(err.message);
     throw err;
   }
-  return new PooledRunner(backend, manifest, pool);
+  return new PooledRunner(backend, engine.device, manifest, pool);
 }

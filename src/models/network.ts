@@ -1,17 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { conv, type ConvParams, type GradientMode } from '../engine/conv.js';
+import { inputChannels, readBlobs } from './blobs.js';
 import { resolveLayer } from './catalog.js';
 import type { LayerSpec, ModelManifest } from './manifest.js';
-
-async function readFloats(path: string): Promise<Float32Array> {
-  const buf = await readFile(path);
-  // Copy into a fresh, aligned buffer: Node's pooled Buffers may start at odd offsets.
-  const out = new Float32Array(buf.byteLength / 4);
-  new Uint8Array(out.buffer).set(buf);
-  return out;
-}
 
 /**
  * A pretrained classifier built from plain ops (conv, relu, max pool, LRN, concat). It evaluates
@@ -44,26 +35,21 @@ export class Network {
   static async load(manifest: ModelManifest, dir: string, gradientMode: GradientMode = 'custom'): Promise<Network> {
     const convs = new Map<string, ConvParams>();
     const fcs = new Map<string, { weight: tf.Tensor2D; bias: tf.Tensor1D }>();
-    const channelsOf = (name: string): number => (name === 'data' ? 3 : manifest.layers.find((l) => l.name === name)!.channels);
-    await Promise.all(
-      manifest.layers.map(async (l) => {
-        if (l.type !== 'conv' && l.type !== 'fc') return;
-        const [w, b] = await Promise.all([
-          readFloats(join(dir, 'weights', `${l.weights}_filter.bin`)),
-          readFloats(join(dir, 'weights', `${l.weights}_bias.bin`)),
-        ]);
-        if (l.type === 'conv') {
-          const inC = channelsOf(l.input);
-          // Stored [out][kh][kw][in]; tf.conv2d wants [kh][kw][in][out].
-          const filter = tf.tidy(() => tf.transpose(tf.tensor4d(w, [l.filters, l.kernel, l.kernel, inC]), [1, 2, 3, 0]));
-          convs.set(l.name, { filter, bias: tf.tensor1d(b), stride: l.stride, pad: l.pad, relu: l.relu });
-        } else {
-          const inC = w.length / l.outputs;
-          const weight = tf.tidy(() => tf.transpose(tf.tensor2d(w, [l.outputs, inC])));
-          fcs.set(l.name, { weight, bias: tf.tensor1d(b) });
-        }
-      }),
-    );
+    const blobs = await readBlobs(manifest, dir);
+    for (const l of manifest.layers) {
+      const blob = blobs.get(l.name);
+      if (!blob) continue;
+      if (l.type === 'conv') {
+        const inC = inputChannels(manifest, l.input);
+        // Stored [out][kh][kw][in]; tf.conv2d wants [kh][kw][in][out].
+        const filter = tf.tidy(() => tf.transpose(tf.tensor4d(blob.filter, [l.filters, l.kernel, l.kernel, inC]), [1, 2, 3, 0]));
+        convs.set(l.name, { filter, bias: tf.tensor1d(blob.bias), stride: l.stride, pad: l.pad, relu: l.relu });
+      } else if (l.type === 'fc') {
+        const inC = blob.filter.length / l.outputs;
+        const weight = tf.tidy(() => tf.transpose(tf.tensor2d(blob.filter, [l.outputs, inC])));
+        fcs.set(l.name, { weight, bias: tf.tensor1d(blob.bias) });
+      }
+    }
     return new Network(manifest, convs, fcs, gradientMode);
   }
 
