@@ -23,8 +23,8 @@ import { measureVideos } from '../src/metrics/videoMetrics.js';
 import { packageRoot } from '../src/paths.js';
 import { runVideoJob } from '../src/pipeline/videoJob.js';
 import { DEFAULT_TEMPORAL } from '../src/temporal/stage.js';
-import { makePanClip } from '../test/helpers/clips.js';
-import { startRedis } from '../test/helpers/redis.js';
+import { makePanClip } from './fixtures/clips.js';
+import { startRedis } from './fixtures/redis.js';
 import { round, sharedImage, writeResult } from './util.js';
 
 const SIZE = { width: 320, height: 180 };

@@ -15,7 +15,7 @@ import type { BackendRequest } from '../src/engine/backend.js';
 import { measureVideos } from '../src/metrics/videoMetrics.js';
 import { runVideoJob } from '../src/pipeline/videoJob.js';
 import { DEFAULT_TEMPORAL } from '../src/temporal/stage.js';
-import { makePanClip } from '../test/helpers/clips.js';
+import { makePanClip } from './fixtures/clips.js';
 import { cpuMeter, round, sharedImage, writeResult } from './util.js';
 
 const SIZE = { width: 640, height: 360 };

@@ -10,7 +10,7 @@ import { createImage, roll, toBytes, type RgbImage } from '../src/dream/image.js
 import { layer } from '../src/dream/objectives.js';
 import { createRunner } from '../src/dream/runner.js';
 import type { BackendRequest } from '../src/engine/backend.js';
-import type { Frame } from '../src/pipeline/types.js';
+import type { Frame } from '../src/frame.js';
 import { DEFAULT_TEMPORAL, type TemporalSettings } from '../src/temporal/stage.js';
 import { VrStage, type Projection } from '../src/vr/stage.js';
 import { round, sharedImage, writeResult } from './util.js';

@@ -17,10 +17,10 @@ import { crossFade, dissolveWeight } from '../src/farm/dissolve.js';
 import { probe } from '../src/media/probe.js';
 import { measureVideos } from '../src/metrics/videoMetrics.js';
 import { lastJson, runCli } from './helpers/cli.js';
-import { frameHashes, makePanClip } from './helpers/clips.js';
+import { frameHashes, makePanClip } from '../bench/fixtures/clips.js';
 import { preloadOpenCv, waitFor } from './helpers/live.js';
 import { BIN, tempDir } from './helpers/paths.js';
-import { freePort, startRedis, type TestRedis } from './helpers/redis.js';
+import { freePort, startRedis, type TestRedis } from '../bench/fixtures/redis.js';
 
 /** The default dissolve; the preset's look (2 octaves, 6 steps fresh, 2 carried, blend 0.9) at test size. */
 const WARMUP = 8;

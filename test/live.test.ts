@@ -14,7 +14,8 @@ import { createRunner, type GradientRunner } from '../src/dream/runner.js';
 import { UserError } from '../src/errors.js';
 import { probe } from '../src/media/probe.js';
 import { ffmpegRun } from '../src/media/run.js';
-import { AdaptiveController, LatestSlot, LIVE_DREAM, LIVE_TEMPORAL, levelLadder, workingSize } from '../src/pipeline/live.js';
+import { AdaptiveController, LIVE_DREAM, LIVE_TEMPORAL, levelLadder, workingSize } from '../src/pipeline/live.js';
+import { Latest } from '../src/latest.js';
 import { startLive, type LiveOptions, type LiveSession } from '../src/pipeline/liveSession.js';
 import { checkOrigin, rightsFor } from '../src/server/access.js';
 import { FLAG_BROWSER, encodeCameraMessage, parseClientMessage } from '../src/server/protocol.js';
@@ -94,7 +95,7 @@ describe('live pieces', () => {
   });
 
   it('keeps only the newest frame and counts the rest as drops', async () => {
-    const slot = new LatestSlot<number>();
+    const slot = new Latest<number>();
     slot.put(1);
     slot.put(2);
     slot.put(3);

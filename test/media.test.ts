@@ -7,8 +7,8 @@ import { FrameEncoder } from '../src/media/encoder.js';
 import { chooseFrameRate, probe } from '../src/media/probe.js';
 import { ensureExecutable, locateTools, resetToolCache } from '../src/media/locate.js';
 import { MediaToolError, ffmpegRun, ffprobeRun, lastStderrLine } from '../src/media/run.js';
-import type { Frame } from '../src/pipeline/types.js';
-import { makeClip, removeDir, solidFrame, tempDir } from './helpers/clips.js';
+import type { Frame } from '../src/frame.js';
+import { makeClip, removeDir, solidFrame, tempDir } from '../bench/fixtures/clips.js';
 
 const T = 30_000;
 let dir: string;

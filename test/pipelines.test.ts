@@ -7,7 +7,7 @@ import { recipeArgs, type DreamRecipe } from '../src/cli/recipe.js';
 import { argsFromConfig, configFromArgs, validateConfig } from '../src/pipeline/config.js';
 import { readProvenance } from '../src/sinks/provenance.js';
 import { lastJson, runCli } from './helpers/cli.js';
-import { frameHashes, makeClip, removeDir, tempDir, SHARED_IMAGES } from './helpers/clips.js';
+import { frameHashes, makeClip, removeDir, tempDir, SHARED_IMAGES } from '../bench/fixtures/clips.js';
 import { ROOT } from './helpers/paths.js';
 
 const PIPELINES = join(ROOT, 'pipelines');

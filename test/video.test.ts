@@ -6,7 +6,7 @@ import { probe } from '../src/media/probe.js';
 import { ffmpegRun } from '../src/media/run.js';
 import type { VideoSummary } from '../src/cli/video.js';
 import { lastJson, runCli } from './helpers/cli.js';
-import { frameHashes, makeClip, makePanClip } from './helpers/clips.js';
+import { frameHashes, makeClip, makePanClip } from '../bench/fixtures/clips.js';
 import { BIN, tempDir } from './helpers/paths.js';
 
 /** Cheap dream settings: the video machinery is under test here, not the depth of the dream. */

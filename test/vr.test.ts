@@ -14,7 +14,7 @@ import { tileGrid } from '../src/dream/tiles.js';
 import { computeFlowPair } from '../src/flow/index.js';
 import { probe } from '../src/media/probe.js';
 import { ffmpegRun, ffprobeRun } from '../src/media/run.js';
-import type { Frame } from '../src/pipeline/types.js';
+import type { Frame } from '../src/frame.js';
 import { DEFAULT_TEMPORAL, TemporalDreamStage } from '../src/temporal/stage.js';
 import { checkEquirectAspect, panoramaSize } from '../src/vr/aspect.js';
 import { cubeGeometryFor, cubemapToEquirect, equirectToCubemap, FACES } from '../src/vr/cubemap.js';
@@ -24,7 +24,7 @@ import { listTopLevelBoxes, readMoov } from '../src/vr/mp4.js';
 import { outputMetadata, sphericalFromMoov, writeSphericalMetadata } from '../src/vr/spherical.js';
 import { cubemapDreamer, VrStage } from '../src/vr/stage.js';
 import { lastJson, runCli } from './helpers/cli.js';
-import { KITE, loadRgb, makeClip, removeDir, SHARED_IMAGES, tempDir } from './helpers/clips.js';
+import { KITE, loadRgb, makeClip, removeDir, SHARED_IMAGES, tempDir } from '../bench/fixtures/clips.js';
 
 const EAGLE = join(SHARED_IMAGES, 'eagle.jpg');
 /** Cheap dream settings for the CLI runs: the 360° machinery is under test, not the dream's depth. */

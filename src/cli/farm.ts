@@ -10,7 +10,8 @@ import { measureVideos } from '../metrics/videoMetrics.js';
 import { resolveLayer } from '../models/catalog.js';
 import { loadManifest } from '../models/manifest.js';
 import { Progress } from '../pipeline/progress.js';
-import { parseSize, readImage } from '../sources/image.js';
+import { readImage } from '../sources/image.js';
+import { parseSize } from '../media/size.js';
 import { DREAM_OPTIONS, num, objective, parse, str, type Values } from './options.js';
 import { VIDEO_OPTIONS, temporalSettings } from './video.js';
 

@@ -7,7 +7,8 @@ import type { GradientRunner } from '../dream/runner.js';
 import { UserError } from '../errors.js';
 import { packageRoot } from '../paths.js';
 import type { Provenance } from '../sinks/provenance.js';
-import { parseSize, readImage } from '../sources/image.js';
+import { readImage } from '../sources/image.js';
+import { parseSize } from '../media/size.js';
 import { parseStartKind, startImage, type StartKind } from '../sources/synthetic.js';
 import { str, type Values } from './options.js';
 

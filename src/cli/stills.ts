@@ -7,7 +7,8 @@ import { createRunner } from '../dream/runner.js';
 import { UserError } from '../errors.js';
 import { Progress } from '../pipeline/progress.js';
 import { checkImageOutput, writeImage } from '../sinks/imageFile.js';
-import { parseSize, readImage } from '../sources/image.js';
+import { readImage } from '../sources/image.js';
+import { parseSize } from '../media/size.js';
 import { DREAM_OPTIONS, dreamSettings, objective, parse, runnerOptions, str } from './options.js';
 import { makeRecipe, recipeProvenance } from './recipe.js';
 

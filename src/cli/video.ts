@@ -3,7 +3,7 @@ import { createRunner } from '../dream/runner.js';
 import { UserError } from '../errors.js';
 import { Progress } from '../pipeline/progress.js';
 import { runVideoJob, type VideoJobOptions } from '../pipeline/videoJob.js';
-import { parseSize } from '../sources/image.js';
+import { parseSize } from '../media/size.js';
 import { DEFAULT_TEMPORAL, type TemporalSettings } from '../temporal/stage.js';
 import { measureFlicker } from '../metrics/videoMetrics.js';
 import { DREAM_OPTIONS, dreamSettings, num, objective, parse, runnerOptions, str, type Values } from './options.js';

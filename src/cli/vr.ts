@@ -1,6 +1,6 @@
 import { UserError } from '../errors.js';
 import { probe } from '../media/probe.js';
-import { parseSize } from '../sources/image.js';
+import { parseSize } from '../media/size.js';
 import { checkEquirectAspect, panoramaSize } from '../vr/aspect.js';
 import { STEREO_MODES, type StereoMode } from '../vr/layout.js';
 import { outputMetadata, readSphericalMetadata, writeSphericalMetadata } from '../vr/spherical.js';

@@ -2,7 +2,7 @@
  * What the coordinator and the workers agree on: the queue, the job's data, its result, and
  * where a finished segment is stored in Redis (so workers need no shared output folder).
  */
-import type { Rational } from '../pipeline/types.js';
+import type { Rational } from '../frame.js';
 import type { SegmentPlan } from './plan.js';
 
 export const DEFAULT_QUEUE = 'dreamflow';

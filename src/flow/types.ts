@@ -1,4 +1,4 @@
-import type { Frame } from '../pipeline/types.js';
+import type { Frame } from '../frame.js';
 
 /**
  * A dense flow field in pixels, planar: the vector at (x, y) is (u[i], v[i]), i = y·width + x.

@@ -3,7 +3,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { UserError } from '../errors.js';
-import type { Frame, Rational, Source, SourceInfo } from '../pipeline/types.js';
+import type { Frame, Rational, Source, SourceInfo } from '../frame.js';
 import { FrameAssembler } from './frameAssembler.js';
 import { locateTools } from './locate.js';
 import { probe, probeLavfi, type MediaInfo } from './probe.js';

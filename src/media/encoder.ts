@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import { UserError } from '../errors.js';
-import type { Frame, Rational, Sink } from '../pipeline/types.js';
+import type { Frame, Rational, Sink } from '../frame.js';
 import { locateTools } from './locate.js';
 import { probe } from './probe.js';
 import { StderrTail, exitOf, lastStderrLine } from './run.js';

@@ -1,7 +1,7 @@
 /** Reading a media file's streams with ffprobe into a small typed summary. */
 import { stat } from 'node:fs/promises';
 import { UserError } from '../errors.js';
-import type { Rational } from '../pipeline/types.js';
+import type { Rational } from '../frame.js';
 import { MediaToolError, ffprobeRun } from './run.js';
 
 export interface AudioInfo {

@@ -1,6 +1,6 @@
 import { computeFlowPair } from '../flow/index.js';
 import { FrameDecoder } from '../media/decoder.js';
-import type { Frame } from '../pipeline/types.js';
+import type { Frame } from '../frame.js';
 import { UserError } from '../errors.js';
 import { mean, warpingError } from './warpingError.js';
 

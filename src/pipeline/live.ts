@@ -9,100 +9,11 @@ import { add, createImage, fromBytes, resize, subtract, toBytes } from '../dream
 import { describe, layer, type Objective } from '../dream/objectives.js';
 import type { GradientRunner } from '../dream/runner.js';
 import { UserError } from '../errors.js';
+import { Latest } from '../latest.js';
+import type { ControlChanges, LiveControls } from '../server/protocol.js';
 import type { LiveFrame, LiveSource } from '../sources/live.js';
 import { DEFAULT_TEMPORAL, TemporalDreamStage, type TemporalSettings, type TemporalState } from '../temporal/stage.js';
 
-/**
- * One value, replaced by newer ones: `put` never blocks, `take` waits for a value. What was
- * replaced before anyone took it is counted in `dropped`. Memory: one value.
- */
-export class LatestSlot<T> {
-  private value: T | undefined;
-  private waiter: ((v: T | undefined) => void) | undefined;
-  private closed = false;
-  dropped = 0;
-
-  put(value: T): void {
-    if (this.closed) return;
-    if (this.waiter) {
-      const w = this.waiter;
-      this.waiter = undefined;
-      w(value);
-      return;
-    }
-    if (this.value !== undefined) this.dropped++;
-    this.value = value;
-  }
-
-  /** The newest value, waiting for one if empty; undefined once closed. */
-  take(): Promise<T | undefined> {
-    if (this.value !== undefined) {
-      const v = this.value;
-      this.value = undefined;
-      return Promise.resolve(v);
-    }
-    if (this.closed) return Promise.resolve(undefined);
-    return new Promise((resolve) => {
-      this.waiter = resolve;
-    });
-  }
-
-  close(): void {
-    this.closed = true;
-    this.value = undefined;
-    const w = this.waiter;
-    this.waiter = undefined;
-    w?.(undefined);
-  }
-}
-
-/**
- * Runs `work` on the newest value, one at a time: values that arrive while it is busy replace
- * each other (counted in `skipped`). For the per-frame outputs (JPEG broadcast, encoders), so a
- * slow output skips frames instead of slowing the dream loop or queueing them.
- */
-export class LatestWorker<T> {
-  private pending: T | undefined;
-  private busy = false;
-  private idle: Promise<void> = Promise.resolve();
-  private release: () => void = () => undefined;
-  skipped = 0;
-
-  constructor(
-    private readonly work: (value: T) => Promise<void>,
-    private readonly onError: (err: unknown) => void,
-  ) {}
-
-  offer(value: T): void {
-    if (this.pending !== undefined) this.skipped++;
-    this.pending = value;
-    if (!this.busy) void this.drain();
-  }
-
-  /** Resolves when nothing is pending or running. */
-  settled(): Promise<void> {
-    return this.busy ? this.idle : Promise.resolve();
-  }
-
-  private async drain(): Promise<void> {
-    this.busy = true;
-    this.idle = new Promise((r) => (this.release = r));
-    try {
-      while (this.pending !== undefined) {
-        const v = this.pending;
-        this.pending = undefined;
-        try {
-          await this.work(v);
-        } catch (err) {
-          this.onError(err);
-        }
-      }
-    } finally {
-      this.busy = false;
-      this.release();
-    }
-  }
-}
 
 /** One rung of the quality ladder: gradient steps per frame and working size as a share of --size. */
 export interface LiveLevel {
@@ -256,22 +167,6 @@ export interface DreamedFrame extends LiveFrame {
   dreamedAt: number;
 }
 
-/** What viewers may change while the stream runs. */
-export interface LiveControls {
-  /** Layer description, e.g. `inception_4c/output` (several for composed objectives). */
-  layer: string;
-  /** Normalised step size ("strength"). */
-  step: number;
-  /** Gradient steps per frame at the richest level. */
-  iterations: number;
-}
-
-export interface ControlChanges {
-  layer?: string;
-  step?: number;
-  iterations?: number;
-}
-
 export interface SchedulerOptions {
   /** Target frames per second. */
   fps: number;
@@ -310,7 +205,7 @@ export interface SchedulerStats {
  * stop it with `stop()`.
  */
 export class LiveScheduler {
-  private readonly slot = new LatestSlot<LiveFrame>();
+  private readonly slot = new Latest<LiveFrame>();
   private readonly stage: TemporalDreamStage;
   private readonly controller: AdaptiveController;
   private readonly opts: SchedulerOptions;

@@ -9,10 +9,10 @@ import { UserError } from '../errors.js';
 import { concatSegments } from '../media/concat.js';
 import { FrameDecoder, evenFit, type Size } from '../media/decoder.js';
 import { FrameEncoder } from '../media/encoder.js';
-import type { SizeSpec } from '../sources/image.js';
+import type { SizeSpec } from '../media/size.js';
 import { TemporalDreamStage, type TemporalSettings, type TemporalState } from '../temporal/stage.js';
 import { CheckpointStore, workDirFor, type JobProgress } from './checkpoint.js';
-import type { Frame, Rational, Stage } from './types.js';
+import type { Frame, Rational, Stage } from '../frame.js';
 
 /** A stage whose state can be committed after every frame and restored to resume a job. */
 export interface ResumableStage extends Stage {

@@ -13,11 +13,39 @@ import type { Duplex } from 'node:stream';
 import sharp from 'sharp';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { UserError } from '../errors.js';
-import { LatestWorker, type ControlChanges, type DreamedFrame, type LiveControls } from '../pipeline/live.js';
-import type { CameraPicture, CameraRejection } from '../sources/browserCamera.js';
+import { LatestWorker } from '../latest.js';
 import { checkOrigin, requestToken, rightsFor, tokenMatches, type AccessPolicy, type Rights } from './access.js';
 import { viewerPage } from './page.js';
-import { FLAG_BROWSER, decodeCameraMessage, encodeFrameMessage, parseClientMessage } from './protocol.js';
+import {
+  FLAG_BROWSER,
+  decodeCameraMessage,
+  encodeFrameMessage,
+  parseClientMessage,
+  type CameraPicture,
+  type CameraRejection,
+  type ControlChanges,
+  type LiveControls,
+} from './protocol.js';
+
+/** A dreamed frame as the hub sends it: the pixels and what the viewer page shows about them. */
+export interface PublishedFrame {
+  /** Output sequence number. */
+  seq: number;
+  /** Source frame number (browser frames: see clientSeq). */
+  index: number;
+  width: number;
+  height: number;
+  /** Packed RGB24. */
+  data: Uint8Array;
+  /** Capture time, ms since the epoch (glass-to-glass latency starts here). */
+  capturedAt: number;
+  origin: 'source' | 'browser';
+  clientId?: number;
+  clientSeq?: number;
+  /** Quality level the controller dreamed it at (0 = richest). */
+  level: number;
+  dreamMs: number;
+}
 
 /** What the session behind the server provides. */
 export interface LiveServerHandlers {
@@ -91,7 +119,7 @@ export class LiveServer {
   private readonly clients = new Map<number, Client>();
   private readonly policy: AccessPolicy;
   private readonly opts: Required<Pick<LiveServerOptions, 'maxPayload' | 'maxViewers' | 'maxBufferedBytes' | 'jpegQuality'>> & LiveServerOptions;
-  private readonly encoder: LatestWorker<DreamedFrame>;
+  private readonly encoder: LatestWorker<PublishedFrame>;
   private handlers: LiveServerHandlers | undefined;
   private nextId = 1;
   private boundPort = 0;
@@ -106,7 +134,7 @@ export class LiveServer {
     // perMessageDeflate off: JPEG does not compress, and deflate would cost CPU and memory per viewer.
     this.wss = new WebSocketServer({ noServer: true, maxPayload: this.opts.maxPayload, perMessageDeflate: false, clientTracking: false });
     this.http.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
-    this.encoder = new LatestWorker<DreamedFrame>(
+    this.encoder = new LatestWorker<PublishedFrame>(
       (f) => this.encodeAndSend(f),
       (err) => this.warn(`could not encode a frame: ${(err as Error).message}`),
     );
@@ -172,7 +200,7 @@ export class LiveServer {
   }
 
   /** Hand a dreamed frame to the viewers (never blocks; a busy encoder skips to the newest). */
-  publish(frame: DreamedFrame): void {
+  publish(frame: PublishedFrame): void {
     if (this.closing) return;
     let watchers = 0;
     for (const c of this.clients.values()) if (c.rights.watch) watchers++;
@@ -411,7 +439,7 @@ export class LiveServer {
     for (const c of this.clients.values()) this.sendJson(c, msg);
   }
 
-  private async encodeAndSend(f: DreamedFrame): Promise<void> {
+  private async encodeAndSend(f: PublishedFrame): Promise<void> {
     const jpeg = await sharp(Buffer.from(f.data.buffer, f.data.byteOffset, f.data.length), { raw: { width: f.width, height: f.height, channels: 3 } })
       .jpeg({ quality: this.opts.jpegQuality })
       .toBuffer();

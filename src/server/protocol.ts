@@ -136,3 +136,29 @@ export function parseClientMessage(text: string): { message: ClientMessage } | {
       return { error: `unknown message type ${JSON.stringify(typeof v.type === 'string' ? v.type.slice(0, 40) : v.type ?? null)}` };
   }
 }
+
+/** What viewers may change while the stream runs. */
+export interface LiveControls {
+  /** Layer description, e.g. `inception_4c/output` (several for composed objectives). */
+  layer: string;
+  /** Normalised step size ("strength"). */
+  step: number;
+  /** Gradient steps per frame at the richest level. */
+  iterations: number;
+}
+
+export interface ControlChanges {
+  layer?: string;
+  step?: number;
+  iterations?: number;
+}
+
+/** A camera picture from a viewer, as the hub hands it on (the browser camera source takes it). */
+export interface CameraPicture {
+  jpeg: Uint8Array;
+  clientId: number;
+  clientSeq: number;
+}
+
+/** Why a picture was not used (told to the sending client). */
+export type CameraRejection = 'busy' | 'not-jpeg' | 'undecodable' | 'closed';

@@ -4,7 +4,7 @@
  * every 1/fps seconds of wall-clock time (repeating it when dreaming is slower, skipping frames
  * when faster), so the output's timeline matches real time and nothing queues up.
  */
-import type { Frame, Sink } from '../pipeline/types.js';
+import type { Frame, Sink } from '../frame.js';
 
 export interface PacedStats {
   /** Frames written to the sink (repeats included). */

@@ -9,8 +9,8 @@ import { basename, dirname, join } from 'node:path';
 import { UserError } from '../errors.js';
 import { locateTools } from '../media/locate.js';
 import { StderrTail, exitOf, lastStderrLine } from '../media/run.js';
-import type { Frame, Sink } from '../pipeline/types.js';
-import { redactUrl } from '../sources/live.js';
+import type { Frame, Sink } from '../frame.js';
+import { redactUrl } from '../media/redact.js';
 import { PacedWriter, fpsRational } from './paced.js';
 
 export type PushTarget = { kind: 'rtmp' | 'rtsp' | 'mpegts'; url: string; label: string } | { kind: 'hls'; playlist: string; label: string };

@@ -3,8 +3,13 @@
  * them to RGB24 at the working size and offers the newest one like any live source.
  */
 import sharp from 'sharp';
-import { Newest, type LiveFrame, type LiveSource, type LiveSourceInfo, type LiveSourceStats } from './live.js';
+import { Latest } from '../latest.js';
+import type { LiveFrame, LiveSource, LiveSourceInfo, LiveSourceStats } from './live.js';
 
+/**
+ * A picture from a viewer's camera (the hub's CameraPicture: the server and this source agree on
+ * its shape without importing each other).
+ */
 export interface CameraPicture {
   jpeg: Uint8Array;
   clientId: number;
@@ -21,7 +26,7 @@ export type CameraRejection = 'busy' | 'not-jpeg' | 'undecodable' | 'closed';
 export class BrowserCameraSource implements LiveSource {
   readonly info: LiveSourceInfo;
   readonly stats: LiveSourceStats = { frames: 0, dropped: 0, reconnects: 0 };
-  private readonly queue = new Newest<LiveFrame>();
+  private readonly queue = new Latest<LiveFrame>();
   private readonly decoding = new Set<number>();
   private readonly startedAt = Date.now();
   private closed = false;

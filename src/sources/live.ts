@@ -12,7 +12,9 @@ import { UserError } from '../errors.js';
 import { FrameAssembler } from '../media/frameAssembler.js';
 import { locateTools } from '../media/locate.js';
 import { StderrTail, exitOf, lastStderrLine } from '../media/run.js';
-import type { Frame } from '../pipeline/types.js';
+import type { Frame } from '../frame.js';
+import { Latest } from '../latest.js';
+import { redactUrl } from '../media/redact.js';
 
 /** A frame of a live source: `capturedAt` is the wall clock (ms since epoch) when it was read. */
 export interface LiveFrame extends Frame {
@@ -123,10 +125,6 @@ function listLinuxCameras(): string[] {
   }
 }
 
-/** URLs can carry passwords (rtsp://user:pass@…): never print them. */
-export function redactUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^@/]*@/i, '$1***@');
-}
 
 export interface LiveDecodeOptions {
   width: number;
@@ -172,55 +170,6 @@ export function liveOutputArgs(opts: LiveDecodeOptions, passthrough: readonly st
   return ['-map', '0:v:0', '-an', '-sn', '-dn', '-vf', vf, ...passthrough, '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'];
 }
 
-/**
- * Holds the newest value for one consumer: `put` replaces (and counts) a value nobody took,
- * `next` waits for the next one. Memory: one value, whatever the rates.
- */
-export class Newest<T> {
-  private value: T | undefined;
-  private waiter: ((v: IteratorResult<T>) => void) | undefined;
-  private failWaiter: ((err: Error) => void) | undefined;
-  private ended = false;
-  private error: Error | undefined;
-  replaced = 0;
-
-  put(value: T): void {
-    if (this.ended) return;
-    if (this.waiter) {
-      const w = this.waiter;
-      this.waiter = this.failWaiter = undefined;
-      w({ value, done: false });
-      return;
-    }
-    if (this.value !== undefined) this.replaced++;
-    this.value = value;
-  }
-
-  /** No more values; a waiting consumer gets done (or the error). */
-  end(error?: Error): void {
-    if (this.ended) return;
-    this.ended = true;
-    this.error = error;
-    const w = this.waiter;
-    const f = this.failWaiter;
-    this.waiter = this.failWaiter = undefined;
-    if (error && f) f(error);
-    else if (w) w({ value: undefined, done: true });
-  }
-
-  next(): Promise<IteratorResult<T>> {
-    if (this.value !== undefined) {
-      const value = this.value;
-      this.value = undefined;
-      return Promise.resolve({ value, done: false });
-    }
-    if (this.ended) return this.error ? Promise.reject(this.error) : Promise.resolve({ value: undefined, done: true });
-    return new Promise((resolve, reject) => {
-      this.waiter = resolve;
-      this.failWaiter = reject;
-    });
-  }
-}
 
 export interface FfmpegLiveOptions extends LiveDecodeOptions {
   /** Reconnect back-off for URLs: first delay and cap, in ms. */
@@ -238,7 +187,7 @@ export interface FfmpegLiveOptions extends LiveDecodeOptions {
 export class FfmpegLiveSource implements LiveSource {
   readonly info: LiveSourceInfo;
   readonly stats: LiveSourceStats = { frames: 0, dropped: 0, reconnects: 0 };
-  private readonly queue = new Newest<LiveFrame>();
+  private readonly queue = new Latest<LiveFrame>();
   private readonly input: Exclude<LiveInput, { kind: 'browser' }>;
   private readonly opts: FfmpegLiveOptions;
   private child: ChildProcess | undefined;

@@ -3,7 +3,7 @@ import { createImage, fromBytes, toBytes, type RgbImage } from '../dream/image.j
 import type { Objective } from '../dream/objectives.js';
 import type { GradientRunner } from '../dream/runner.js';
 import { computeFlowPair, consistencyMask, isSceneCut, warp, type FlowField } from '../flow/index.js';
-import type { Frame, Stage } from '../pipeline/types.js';
+import type { Frame, Stage } from '../frame.js';
 import { carryResidual, residualOf, rms } from './carry.js';
 
 export interface TemporalSettings {

@@ -5,8 +5,8 @@
  * because wrap-around and the cubemap assume a degree is as wide as it is high.
  */
 import { UserError } from '../errors.js';
-import type { Rational } from '../pipeline/types.js';
-import type { SizeSpec } from '../sources/image.js';
+import type { Rational } from '../frame.js';
+import type { SizeSpec } from '../media/size.js';
 import { eyeSize, frameSize, type StereoMode } from './layout.js';
 
 /** Per-eye width:height may differ from 2:1 by this fraction (rounding, odd encoder sizes). */

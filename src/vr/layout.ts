@@ -3,7 +3,7 @@
  * stacked (top-bottom: left eye on top) or side by side (left-right: left eye on the left), as
  * the Spherical Video metadata and every headset player define them.
  */
-import type { Frame } from '../pipeline/types.js';
+import type { Frame } from '../frame.js';
 
 export type StereoMode = 'mono' | 'top-bottom' | 'left-right';
 export const STEREO_MODES: readonly StereoMode[] = ['mono', 'top-bottom', 'left-right'];

@@ -7,7 +7,7 @@ import { dream, type DreamSettings } from '../dream/deepdream.js';
 import { add, fromBytes, subtract, toBytes, type RgbImage } from '../dream/image.js';
 import type { Objective } from '../dream/objectives.js';
 import type { GradientRunner } from '../dream/runner.js';
-import type { Frame, Stage } from '../pipeline/types.js';
+import type { Frame, Stage } from '../frame.js';
 import { TemporalDreamStage, type ImageDreamer, type TemporalSettings, type TemporalState } from '../temporal/stage.js';
 import { cubeGeometryFor, cubemapToEquirect, equirectToCubemap } from './cubemap.js';
 import { joinEyes, splitEyes, type StereoMode } from './layout.js';

@@ -7,7 +7,7 @@
  */
 import { createImage, fromBytes, type RgbImage } from '../dream/image.js';
 import { computeFlowPair, consistencyMask, warp } from '../flow/index.js';
-import type { Frame } from '../pipeline/types.js';
+import type { Frame } from '../frame.js';
 import { residualOf } from '../temporal/carry.js';
 
 export interface EyeCarryOptions {

@@ -1,3 +1,7 @@
+/**
+ * The bottom of dreamflow: the frame and the source → stage → sink contracts every part of the
+ * data flow speaks (docs/architecture.md). Imports nothing.
+ */
 /** One video frame: packed RGB24, row-major, `width * height * 3` bytes. One layout everywhere. */
 export interface Frame {
   index: number;
