@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { layer } from '../src/dream/objectives.js';
 import { createRunner } from '../src/dream/runner.js';
 import { DEFAULT_WARMUP, runFarm } from '../src/farm/coordinator.js';
+import { specFromArgs } from '../src/pipeline/spec.js';
 import { flickerAtCuts } from '../src/farm/metrics.js';
 import { parseRedisUrl } from '../src/farm/redis.js';
 import { measureVideos } from '../src/metrics/videoMetrics.js';
@@ -81,7 +82,7 @@ export async function benchFarm(): Promise<Record<string, unknown>> {
       try {
         const output = join(dir, `farm-${count}.mp4`);
         const t = performance.now();
-        const result = await runFarm({ input: clip, output, redis: parseRedisUrl(redis.url), queue, segment: `${SEGMENT}f`, warmup: DEFAULT_WARMUP, args: [] });
+        const result = await runFarm({ input: clip, output, redis: parseRedisUrl(redis.url), queue, segment: `${SEGMENT}f`, warmup: DEFAULT_WARMUP, spec: specFromArgs('video', [clip, '-o', output]).spec });
         const wall = (performance.now() - t) / 1000;
         const m = await measureVideos(clip, output);
         const cuts = flickerAtCuts(m.perFrame, result.cuts, result.warmup);

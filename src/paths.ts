@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -23,4 +23,12 @@ export function packageRoot(): string {
 /** The compiled twin of a module: workers must load JavaScript even when tests run TypeScript. */
 export function compiledPath(relativeToRoot: string): string {
   return join(packageRoot(), 'dist', relativeToRoot.replace(/\.ts$/, '.js'));
+}
+
+let version: string | undefined;
+
+/** dreamflow's version, from its package.json. */
+export function dreamflowVersion(): string {
+  version ??= (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+  return version;
 }

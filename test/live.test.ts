@@ -20,7 +20,7 @@ import { startLive, type LiveOptions, type LiveSession } from '../src/pipeline/l
 import { checkOrigin, rightsFor } from '../src/server/access.js';
 import { FLAG_BROWSER, encodeCameraMessage, parseClientMessage } from '../src/server/protocol.js';
 import { liveInputArgs, parseLiveInput } from '../src/sources/live.js';
-import { liveCommand } from '../src/cli/live.js';
+import { presetCommand } from '../src/cli/preset.js';
 import { connectViewer, healthz, nextText, percentile, preloadOpenCv, sleep, upgradeStatus, waitFor, type TestViewer } from './helpers/live.js';
 import { BIN, ROOT, tempDir } from './helpers/paths.js';
 
@@ -314,7 +314,7 @@ describe('dreamflow live server', () => {
       await expect(live({ port })).rejects.toThrow(new UserError(`port ${port} on 127.0.0.1 is already in use: choose another with --port`));
       // The command fails the same way, before it spends seconds loading the model.
       const t = performance.now();
-      await expect(liveCommand(['--input', 'lavfi:testsrc2', '--port', String(port), '--quiet'])).rejects.toThrow(/already in use/);
+      await expect(presetCommand('live')(['--input', 'lavfi:testsrc2', '--port', String(port), '--quiet'])).rejects.toThrow(/already in use/);
       expect(performance.now() - t).toBeLessThan(3000);
     } finally {
       blocker.close();

@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { probe } from '../src/media/probe.js';
-import { recipeArgs, type DreamRecipe } from '../src/cli/recipe.js';
-import { argsFromConfig, configFromArgs, validateConfig } from '../src/pipeline/config.js';
+import { recipeArgs, type DreamRecipe } from '../src/pipeline/recipe.js';
+import { argsOfSpec, commandOf, specFromArgs, validateSpec, type PresetCommand } from '../src/pipeline/spec.js';
 import { readProvenance } from '../src/sinks/provenance.js';
 import { lastJson, runCli } from './helpers/cli.js';
 import { frameHashes, makeClip, removeDir, tempDir, SHARED_IMAGES } from '../bench/fixtures/clips.js';
@@ -36,8 +36,8 @@ describe('pipeline files', () => {
   it('has the four presets, and each validates against the schema', () => {
     expect(presets.sort()).toEqual(['stills-folder.json', 'video-file.json', 'vr360.json', 'webcam-live.json']);
     for (const name of presets) {
-      const config = validateConfig(JSON.parse(readFileSync(join(PIPELINES, name), 'utf8')), name);
-      expect(argsFromConfig(config).command).toBe({ 'stills-folder.json': 'stills', 'video-file.json': 'video', 'vr360.json': 'vr', 'webcam-live.json': 'live' }[name]);
+      const config = validateSpec(JSON.parse(readFileSync(join(PIPELINES, name), 'utf8')), name);
+      expect(commandOf(config)).toBe({ 'stills-folder.json': 'stills', 'video-file.json': 'video', 'vr360.json': 'vr', 'webcam-live.json': 'live' }[name]);
     }
   });
 
@@ -70,7 +70,7 @@ describe('pipeline files', () => {
     expect(lastJson<{ dreamGain: number }>(r.stdout).dreamGain).toBeGreaterThan(1.05);
     // Each picture carries its full settings, and they remake it pixel for pixel with "image".
     const recipe = (await readProvenance(join(out, 'dog.jpg'))) as unknown as DreamRecipe;
-    expect(recipe).toMatchObject({ command: 'stills', input: join(stills, 'dog.jpg'), size: '96', terms: ['inception_3b/output'] });
+    expect(recipe).toMatchObject({ command: 'stills', spec: { source: { kind: 'image', path: join(stills, 'dog.jpg'), size: '96' } }, terms: ['inception_3b/output'] });
     expect(recipe.settings).toMatchObject({ octaves: 1, iterations: 2 });
     const again = join(dir, 'dog-again.jpg');
     const remake = await runCli(['image', ...recipeArgs(recipe, again), '--quiet']);
@@ -91,14 +91,14 @@ describe('pipeline files', () => {
     const r = await runCli(['run', bad]);
     expect(r.code).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toContain('stages[0].iterations: expected a whole number, got string "ten"');
+    expect(r.stderr).toContain('stages[0].iterations (--iterations): expected a whole number from 0 to 10000, got string "ten"');
     expect(r.stderr).toContain('stages[1].kind: unknown stage "temporl"');
     expect(r.stderr).toContain('sinks[0].path: required');
     // A value of the right type but out of range is caught by the command and still named by its path.
     writeFileSync(bad, JSON.stringify({ source: { kind: 'video', path: clip }, stages: [{ kind: 'dream', octaves: 40 }], sinks: [{ kind: 'video', path: join(dir, 'x.mp4') }] }));
     const r2 = await runCli(['run', bad]);
     expect(r2.code).toBe(2);
-    expect(r2.stderr).toMatch(/^dreamflow: stages\[0\]\.octaves \(--octaves\) must be/);
+    expect(r2.stderr).toMatch(/^dreamflow: .*bad\.json: stages\[0\]\.octaves \(--octaves\): expected a whole number from 1 to 12, got number 40$/m);
     // Not JSON at all.
     writeFileSync(bad, '{ "source": ');
     const r3 = await runCli(['run', bad]);
@@ -114,7 +114,7 @@ describe('pipeline files', () => {
     expect(printed.code).toBe(0);
     const configPath = join(dir, 'printed.json');
     writeFileSync(configPath, printed.stdout);
-    const config = validateConfig(JSON.parse(printed.stdout));
+    const config = validateSpec(JSON.parse(printed.stdout));
     expect(config.stages[0]).toMatchObject({ kind: 'dream', octaves: 1, iterations: 2, seed: 7, layer: 'inception_3b/output' });
     expect(config.stages[1]).toMatchObject({ kind: 'temporal', frameIterations: 1, blend: 0.8, flow: true });
     expect((await runCli(['video', clip, '-o', viaFlags, ...flags, '--quiet'])).code).toBe(0);
@@ -131,14 +131,40 @@ describe('pipeline files', () => {
     expect((await pixels(png[1]!)).equals(await pixels(png[0]!))).toBe(true);
   });
 
-  it('maps every flag to one field and back', () => {
-    const args = ['in.mp4', '-o', 'out.mp4', '--iterations', '4', '--no-flow', '--crf', '20', '--projection', 'cubemap', '--stereo', 'top-bottom'];
-    const config = configFromArgs('vr', args);
-    const back = argsFromConfig(config);
-    expect(back.command).toBe('vr');
-    expect(back.args[0]).toBe('in.mp4');
-    expect(configFromArgs('vr', back.args)).toEqual(config);
-    expect(back.fieldOfFlag.get('no-flow')).toBe('stages[1].flow');
-    expect(() => configFromArgs('image', ['a.jpg', '--blend', '0.5'])).toThrow(/--blend has no pipeline field/);
+  it('maps every flag to one field and back, for every subcommand: flags → spec → JSON → spec', () => {
+    const cases: Record<PresetCommand, string[]> = {
+      image: ['a.jpg', '-o', 'b.png', '--size', '96', '--layer', 'inception_3b/output:1,inception_4c/output:-0.5', '--tv', '0.3', '--decorrelate', '--backend', 'onnx'],
+      stills: ['in', '-o', 'out', '--iterations', '4', '--class', 'tabby cat', '--class-score', 'probability'],
+      video: ['in.mp4', '-o', 'out.mp4', '--no-flow', '--blend', '0.5', '--flow-width', '128', '--crf', '20', '--start', '1.5'],
+      vr: ['in.mp4', '-o', 'out.mp4', '--iterations', '4', '--projection', 'cubemap', '--stereo', 'top-bottom', '--no-faststart'],
+      live: ['--input', 'lavfi:testsrc2', '--flow-width', '128', '--fps', '5', '--record', 'r.mp4', '--allow-origin', 'http://a', '--allow-origin', 'http://b', '--no-adapt'],
+    };
+    for (const [command, args] of Object.entries(cases) as Array<[PresetCommand, string[]]>) {
+      const { spec } = specFromArgs(command, args);
+      const viaJson = validateSpec(JSON.parse(JSON.stringify(spec)), command);
+      expect(viaJson, command).toEqual(spec);
+      expect(commandOf(spec), command).toBe(command);
+      // And back to flags: the same spec again.
+      expect(specFromArgs(command, argsOfSpec(command, spec)).spec, command).toEqual(spec);
+    }
+    expect(specFromArgs('video', cases.video).spec.stages[1]).toEqual({ kind: 'temporal', flow: false, blend: 0.5, flowWidth: 128 });
+    expect(specFromArgs('live', cases.live).spec.sinks.map((s) => s.kind)).toEqual(['viewers', 'record']);
+    expect(() => specFromArgs('image', ['a.jpg', '-o', 'b.png', '--blend', '0.5'])).toThrow(/image: unknown option --blend/);
+    expect(() => specFromArgs('video', ['a.mp4', '-o', 'b.mp4', '--iterations', '2.5'])).toThrow(/^--iterations must be a whole number from 0 to 10000/);
+    expect(() => specFromArgs('video', ['a.mp4', '-o', 'b.mp4', '--flow', '--no-flow'])).toThrow(/give either --flow or --no-flow/);
   });
+
+  it('refuses stages in an order that cannot work, naming the field path', () => {
+    const wrongOrder = { source: { kind: 'video', path: 'a.mp4' }, stages: [{ kind: 'temporal' }, { kind: 'dream' }], sinks: [{ kind: 'video', path: 'b.mp4' }] };
+    expect(() => validateSpec(wrongOrder, 'p.json')).toThrow(/stages\[1\]: dream cannot come after temporal \(stages run in the order dream → temporal → vr\)/);
+    expect(() => validateSpec(wrongOrder, 'p.json')).toThrow(/stages: the first stage must be a dream stage/);
+    const vrOnLive = { source: { kind: 'live', input: 'lavfi:testsrc2' }, stages: [{ kind: 'dream' }, { kind: 'vr' }], sinks: [{ kind: 'viewers' }] };
+    expect(() => validateSpec(vrOnLive)).toThrow(/stages\[1\]: a live source cannot feed a vr stage/);
+    const noViewers = { source: { kind: 'live', input: 'lavfi:testsrc2' }, stages: [{ kind: 'dream' }], sinks: [{ kind: 'record', path: 'r.mp4' }] };
+    expect(() => validateSpec(noViewers)).toThrow(/sinks: a live pipeline needs a viewers sink/);
+    // The live flow width: a temporal field like any other.
+    const flowWidth = { source: { kind: 'live', input: 'lavfi:testsrc2' }, stages: [{ kind: 'dream' }, { kind: 'temporal', flowWidth: 128 }], sinks: [{ kind: 'viewers' }] };
+    expect(validateSpec(flowWidth).stages[1]).toEqual({ kind: 'temporal', flowWidth: 128 });
+  });
+
 });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { probe } from '../src/media/probe.js';
 import { ffmpegRun } from '../src/media/run.js';
-import type { VideoSummary } from '../src/cli/video.js';
+import type { VideoSummary } from '../src/pipeline/videoFile.js';
 import { lastJson, runCli } from './helpers/cli.js';
 import { frameHashes, makeClip, makePanClip } from '../bench/fixtures/clips.js';
 import { BIN, tempDir } from './helpers/paths.js';

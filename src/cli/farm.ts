@@ -1,30 +1,23 @@
 import { resolve } from 'node:path';
-import type { GradientRunner } from '../dream/runner.js';
 import { UserError } from '../errors.js';
 import { DEFAULT_QUEUE } from '../farm/protocol.js';
 import { DEFAULT_SEGMENT, DEFAULT_WARMUP, runFarm } from '../farm/coordinator.js';
-import type { TemporalSettings } from '../temporal/stage.js';
 import { flickerAtCuts } from '../farm/metrics.js';
 import { parseRedisUrl } from '../farm/redis.js';
-import { measureVideos } from '../metrics/videoMetrics.js';
-import { resolveLayer } from '../models/catalog.js';
-import { loadManifest } from '../models/manifest.js';
-import { Progress } from '../pipeline/progress.js';
-import { readImage } from '../sources/image.js';
 import { parseSize } from '../media/size.js';
-import { DREAM_OPTIONS, num, objective, parse, str, type Values } from './options.js';
-import { VIDEO_OPTIONS, temporalSettings } from './video.js';
+import { measureVideos } from '../metrics/videoMetrics.js';
+import { checkedObjective, dreamOf } from '../pipeline/dream.js';
+import { Progress } from '../pipeline/progress.js';
+import { sourceOf, specFromArgs } from '../pipeline/spec.js';
+import { stagePlan } from '../pipeline/stages.js';
+import { readImage } from '../sources/image.js';
+import { num, str, type Values } from './options.js';
 
-const { resume: _resume, ...VIDEO_OPTIONS_BUT_RESUME } = VIDEO_OPTIONS;
+/** The farm's own flags; every other flag is a `dreamflow video` flag and goes into the spec. */
+const FARM_FLAGS: Record<string, 'string' | 'boolean'> = { redis: 'string', queue: 'string', segment: 'string', warmup: 'string', measure: 'boolean' };
 
-export const FARM_OPTIONS = {
-  ...VIDEO_OPTIONS_BUT_RESUME,
-  redis: { type: 'string' },
-  queue: { type: 'string' },
-  segment: { type: 'string' },
-  warmup: { type: 'string' },
-  measure: { type: 'boolean' },
-} as const;
+/** Flags of the machine that dreams: they belong to each worker's own command line. */
+const WORKER_FLAGS = ['backend', 'device', 'workers', 'weights'];
 
 export const FARM_HELP = `dreamflow farm IN -o OUT --redis redis://HOST:PORT [options]
 
@@ -44,74 +37,59 @@ SMB, a bind mount). Stopped or crashed? Run the same command again: it picks up 
       --measure            measure the flicker ratio, also at the cuts' dissolves and inside segments
       --json               print one JSON line with the result
       --quiet              no progress output
-  Video options (as for "dreamflow video"): --size --flow/--no-flow --blend --frame-iterations
-  --flow-width --start --duration --codec --crf; dream options: --model --layer --channel --guide
-  --octaves --octave-scale --iterations --step --jitter --tile --seed. (--backend, --workers and
-  --weights belong to each worker's own command line.)`;
+  Every other option is a "dreamflow video" option (dreamflow video --help) and makes the job's
+  pipeline spec, which each segment job carries to the workers. --backend, --device, --workers
+  and --weights belong to each worker's own command line and are refused here.`;
 
-/** Flags that decide what a segment looks like: sent with every job, parsed by the worker as `video` does. */
-const JOB_FLAGS = [...Object.keys(DREAM_OPTIONS).filter((k) => !['backend', 'weights', 'workers'].includes(k)), 'flow', 'no-flow', 'blend', 'frame-iterations', 'flow-width'];
-
-/** The job's flags in `dreamflow video` syntax; the guide image as an absolute path (workers run elsewhere). */
-export function jobArgs(values: Values): string[] {
-  const args: string[] = [];
-  for (const name of JOB_FLAGS) {
-    const v = values[name];
-    if (v === true) args.push(`--${name}`);
-    else if (typeof v === 'string') args.push(`--${name}`, name === 'guide' ? resolve(v) : v);
+/** Split the farm's flags from the video flags that make the spec. */
+function splitArgs(args: readonly string[]): { farm: Values; video: string[] } {
+  const farm: Values = {};
+  const video: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const eq = arg.indexOf('=');
+    const name = arg.startsWith('--') ? (eq > 0 ? arg.slice(2, eq) : arg.slice(2)) : '';
+    const kind = FARM_FLAGS[name];
+    if (WORKER_FLAGS.includes(name)) throw new UserError(`farm: --${name} belongs to each worker's command line (dreamflow worker --${name} …), not to the farm`);
+    if (name === 'resume') throw new UserError('farm: no --resume needed: run the same command again and it picks up the queue\'s state');
+    if (kind === 'boolean') farm[name] = true;
+    else if (kind === 'string') {
+      const value = eq > 0 ? arg.slice(eq + 1) : args[++i];
+      if (value === undefined) throw new UserError(`option --${name} needs a value`);
+      farm[name] = value;
+    } else video.push(arg);
   }
-  return args;
-}
-
-/**
- * Check the dreaming flags here, before anything is queued: a typo in a layer name should be one
- * line now, not a failed job on every worker later. Layer names need only the model's manifest.
- */
-async function checkDreamFlags(values: Values): Promise<TemporalSettings> {
-  const temporal = temporalSettings(values);
-  const manifest = loadManifest(str(values, 'model'));
-  const unavailable = (): never => {
-    throw new Error('the coordinator does not dream');
-  };
-  const layersOnly: GradientRunner = {
-    backend: 'cpu',
-    device: 'cpu',
-    manifest,
-    parallelism: 1,
-    layerName: (name) => resolveLayer(manifest, name).name,
-    gradients: async () => unavailable(),
-    values: async () => unavailable(),
-    features: async () => unavailable(),
-    close: async () => undefined,
-  };
-  await objective({ ...values, guide: undefined }, layersOnly);
-  const guide = str(values, 'guide');
-  if (guide) await readImage(guide, { fit: 224 });
-  return temporal;
+  return { farm, video };
 }
 
 export async function farmCommand(args: string[]): Promise<void> {
-  const { values, positionals } = parse(args, FARM_OPTIONS);
-  if (values.help) {
+  const { farm: values, video } = splitArgs(args);
+  const { spec: given, run } = specFromArgs('video', video);
+  if (run.help) {
     console.log(FARM_HELP);
     return;
   }
-  const input = positionals[0];
-  const output = str(values, 'output');
   const redisUrl = str(values, 'redis');
-  if (!input) throw new UserError('farm: missing input file (dreamflow farm IN -o OUT --redis URL)');
-  if (!output) throw new UserError('farm: missing -o OUT');
   if (!redisUrl) throw new UserError('farm: missing --redis redis://HOST:PORT');
   const redis = parseRedisUrl(redisUrl);
-  const temporal = await checkDreamFlags(values);
-  const sizeText = str(values, 'size');
-  const start = str(values, 'start') === undefined ? undefined : num(values, 'start', 0, { min: 0 });
-  const duration = str(values, 'duration') === undefined ? undefined : num(values, 'duration', 0, { min: 0.001 });
-  const crf = str(values, 'crf') === undefined ? undefined : num(values, 'crf', 18, { integer: true, min: 0, max: 63 });
+  // Checked here, before anything is queued: a typo in a layer name is one line now, not a
+  // failed job on every worker later. Layer names need only the model's manifest.
+  const dreamStage = dreamOf(given);
+  checkedObjective(dreamStage);
+  if (dreamStage.guide !== undefined) await readImage(dreamStage.guide, { fit: 224 });
+  // Workers run elsewhere: the guide image goes by its absolute path.
+  const spec = { ...given, stages: given.stages.map((s) => (s.kind === 'dream' && typeof s.guide === 'string' ? { ...s, guide: resolve(s.guide) } : s)) };
+  const plan = stagePlan(spec);
+  const source = sourceOf<{ path: string; size?: string; start?: number; duration?: number }>(spec);
+  const sink = spec.sinks[0]!;
+  const input = source.path;
+  const output = String(sink.path);
   // Without flow every frame is dreamed on its own: both sides of a cut agree, nothing to dissolve.
-  const warmup = temporal.flow ? num(values, 'warmup', DEFAULT_WARMUP, { integer: true, min: 0, max: 1000 }) : 0;
-  const quiet = Boolean(values.quiet) || Boolean(values.json);
-  const size = sizeText ? parseSize(sizeText) : undefined;
+  const warmup = plan.temporal.flow ? num(values, 'warmup', DEFAULT_WARMUP, { integer: true, min: 0, max: 1000 }) : 0;
+  const quiet = run.quiet || run.json;
+  const size = source.size ? parseSize(source.size) : undefined;
+  const { start, duration } = source;
+  const crf = typeof sink.crf === 'number' ? sink.crf : undefined;
 
   const controller = new AbortController();
   const onSignal = (): void => controller.abort();
@@ -129,8 +107,8 @@ export async function farmCommand(args: string[]): Promise<void> {
       size,
       start,
       duration,
-      args: jobArgs(values),
-      codec: str(values, 'codec'),
+      spec,
+      codec: typeof sink.codec === 'string' ? sink.codec : undefined,
       crf,
       signal: controller.signal,
       onWarning: (m) => process.stderr.write(`dreamflow: warning: ${m}\n`),
@@ -168,7 +146,7 @@ export async function farmCommand(args: string[]): Promise<void> {
       const round = (x: number): number | null => (Number.isFinite(x) ? Number(x.toFixed(3)) : null);
       Object.assign(summary, { flickerRatio: round(m.flickerRatio), cutFlickerRatio: round(cuts.atCuts), insideFlickerRatio: round(cuts.inside) });
     }
-    if (values.json) console.log(JSON.stringify(summary));
+    if (run.json) console.log(JSON.stringify(summary));
     else if (!quiet) {
       const measured = values.measure ? `, flicker ratio ${summary.flickerRatio} (at cuts ${summary.cutFlickerRatio}, inside ${summary.insideFlickerRatio})` : '';
       console.log(`wrote ${output}: ${result.frames} frames in ${result.segments} segments by ${result.workers.length} worker(s) in ${summary.seconds} s${measured}`);

@@ -12,7 +12,7 @@ import { readImage } from '../sources/image.js';
 import { parseSize } from '../media/size.js';
 import { toBytes } from '../dream/image.js';
 import { DREAM_OPTIONS, dreamSettings, parse, runnerOptions, str } from './options.js';
-import { dreamflowVersion, runnerWorkers } from './recipe.js';
+import { dreamflowVersion, runnerWorkers } from '../pipeline/recipe.js';
 
 export const LAYERS_HELP = `dreamflow layers [--model NAME] [--json]
 dreamflow layers --gallery OUT.png --input IMG [--layers a,b,c] [--size N] [dream options]

@@ -1,5 +1,6 @@
 import { UserError } from '../errors.js';
 import { WorkerTaskError } from '../engine/workerPool.js';
+import { dreamflowVersion } from '../paths.js';
 
 const HELP = `dreamflow — DeepDream for stills, video files, live streams and 360 VR
 
@@ -25,11 +26,11 @@ type Command = (args: string[]) => Promise<void>;
 
 /** Commands load lazily, so `dreamflow layers` never pays for ffmpeg or the server. */
 const COMMANDS: Record<string, () => Promise<Command>> = {
-  image: async () => (await import('./image.js')).imageCommand,
-  stills: async () => (await import('./stills.js')).stillsCommand,
-  video: async () => (await import('./video.js')).videoCommand,
-  live: async () => (await import('./live.js')).liveCommand,
-  vr: async () => (await import('./vr.js')).vrCommand,
+  image: async () => (await import('./preset.js')).presetCommand('image'),
+  stills: async () => (await import('./preset.js')).presetCommand('stills'),
+  video: async () => (await import('./preset.js')).presetCommand('video'),
+  live: async () => (await import('./preset.js')).presetCommand('live'),
+  vr: async () => (await import('./preset.js')).presetCommand('vr'),
   run: async () => (await import('./run.js')).runCommand,
   metrics: async () => (await import('./metrics.js')).metricsCommand,
   layers: async () => (await import('./layers.js')).layersCommand,
@@ -40,22 +41,6 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   worker: async () => (await import('./worker.js')).workerCommand,
 };
 
-/** A command's implementation by name (`dreamflow run` runs pipelines through these). */
-export async function commandFor(name: string): Promise<Command> {
-  const load = COMMANDS[name];
-  if (!load) throw new UserError(`unknown command "${name}"`);
-  return load();
-}
-
-/** `dreamflow video … --print-config`: the pipeline file those flags make, instead of running. */
-async function printConfig(command: string, args: string[]): Promise<boolean> {
-  if (!args.includes('--print-config')) return false;
-  const { configFromArgs, effectiveConfig, isPresetCommand } = await import('../pipeline/config.js');
-  if (!isPresetCommand(command)) return false;
-  console.log(JSON.stringify(effectiveConfig(configFromArgs(command, args)), null, 2));
-  return true;
-}
-
 /** Run the CLI; returns the exit code. User mistakes print one line, never a stack. */
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
@@ -64,7 +49,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (name === '--version') {
-    console.log('dreamflow 0.1.0');
+    console.log(`dreamflow ${dreamflowVersion()}`);
     return 0;
   }
   const target = name === 'help' ? rest[0]! : name;
@@ -74,7 +59,6 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   try {
-    if (name !== 'help' && (await printConfig(target, rest))) return 0;
     await (await load())(name === 'help' ? ['--help'] : rest);
     return 0;
   } catch (err) {

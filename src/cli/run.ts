@@ -1,7 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { UserError } from '../errors.js';
-import { RUN_FLAGS, applyOverride, argsFromConfig, effectiveConfig, jsonSchema, validateConfig } from '../pipeline/config.js';
+import { runPipeline } from '../pipeline/run.js';
+import { applyOverride, jsonSchema, validateSpec, withDefaults } from '../pipeline/spec.js';
 import { parse } from './options.js';
+import { interruptSignal } from './preset.js';
 
 export const RUN_HELP = `dreamflow run FILE.json [options]
 
@@ -38,18 +40,6 @@ async function readConfigFile(path: string): Promise<Record<string, unknown>> {
   }
 }
 
-/**
- * Point a flag in an error message at the JSON field it came from, so a bad value in a file
- * names its path: "--iterations must be …" becomes "stages[0].iterations (--iterations) must be …".
- */
-function withFieldPaths(err: UserError, fieldOfFlag: ReadonlyMap<string, string>): UserError {
-  const message = err.message.replace(/--([a-z][a-z-]*)/, (whole, flag: string) => {
-    const path = fieldOfFlag.get(flag);
-    return path ? `${path} (${whole})` : whole;
-  });
-  return message === err.message ? err : new UserError(message, err.exitCode);
-}
-
 export async function runCommand(args: string[]): Promise<void> {
   const { values, positionals } = parse(args, {
     set: { type: 'string', multiple: true },
@@ -71,21 +61,24 @@ export async function runCommand(args: string[]): Promise<void> {
   if (!file) throw new UserError('run: missing pipeline file (dreamflow run FILE.json)');
   const doc = await readConfigFile(file);
   for (const assignment of (values.set as unknown as string[] | undefined) ?? []) applyOverride(doc, assignment);
-  const config = validateConfig(doc, file);
+  const spec = validateSpec(doc, file);
   if (values['print-config']) {
-    console.log(JSON.stringify(effectiveConfig(config), null, 2));
+    console.log(JSON.stringify(withDefaults(spec), null, 2));
     return;
   }
-  const { command, args: commandArgs, fieldOfFlag } = argsFromConfig(config);
-  const passthrough = RUN_FLAGS.filter((flag) => flag !== '--print-config' && values[flag.slice(2)]);
-  if (values.resume && command !== 'video' && command !== 'vr' && command !== 'stills') {
-    throw new UserError(`--resume applies to video, vr and stills pipelines, not to a ${command} pipeline`);
-  }
-  const { commandFor } = await import('./main.js');
-  const run = await commandFor(command);
+  const json = Boolean(values.json);
+  const interrupt = interruptSignal();
   try {
-    await run([...commandArgs, ...passthrough]);
-  } catch (err) {
-    throw err instanceof UserError ? withFieldPaths(err, fieldOfFlag) : err;
+    const result = await runPipeline(spec, {
+      quiet: Boolean(values.quiet) || json,
+      resume: Boolean(values.resume),
+      signal: interrupt.signal,
+      onWarning: (m) => process.stderr.write(`dreamflow: warning: ${m}\n`),
+      onReady: (line) => console.log(line),
+    });
+    if (json) console.log(JSON.stringify(result.summary));
+    else if (!values.quiet && result.line) console.log(result.line);
+  } finally {
+    interrupt.release();
   }
 }

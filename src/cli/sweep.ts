@@ -8,8 +8,8 @@ import { createRunner } from '../dream/runner.js';
 import { UserError } from '../errors.js';
 import { Progress } from '../pipeline/progress.js';
 import { checkImageOutput, tempPathFor, writeEncoded } from '../sinks/imageFile.js';
-import { DREAM_OPTIONS, dreamSettings, objective, parse, runnerOptions, str, type Values } from './options.js';
-import { commandLine, dreamflowVersion, makeRecipe, recipeArgs, runnerWorkers, startPicture, type DreamRecipe } from './recipe.js';
+import { commandLine, dreamflowVersion, makeRecipe, recipeArgs, runnerWorkers, startPicture, type DreamRecipe } from '../pipeline/recipe.js';
+import { DREAM_OPTIONS, dreamFromFlags, dreamSettings, objective, parse, runnerOptions, str, type Values } from './options.js';
 
 export const SWEEP_HELP = `dreamflow sweep IN -o SHEET.png [--layers a,b,c] [--iterations 10,50,100] [--step 0.01,0.1,1] [options]
 dreamflow sweep --from noise|gray --size N -o SHEET.png ...
@@ -181,7 +181,9 @@ export async function sweepCommand(args: string[]): Promise<void> {
   const settings: DreamSettings[] = cellValues.map((v) => dreamSettings(v));
   const fixedSeed = axes.some((a) => a.flag === 'seed') ? 0 : settings[0]!.seed;
   const sizeValues: Values = { ...values, size: str(values, 'size') ?? (str(values, 'from') ? undefined : DEFAULT_SWEEP_SIZE) };
-  const start = await startPicture(sizeValues, positionals[0], fixedSeed, 'sweep');
+  const fromText = str(sizeValues, 'from');
+  if (fromText !== undefined && fromText !== 'noise' && fromText !== 'gray') throw new UserError(`--from must be noise or gray (got "${fromText}")`);
+  const start = await startPicture({ path: positionals[0], from: fromText, size: str(sizeValues, 'size') }, fixedSeed, 'sweep');
   if (start.from && axes.some((a) => a.flag === 'seed')) {
     throw new UserError('sweep: --seed cannot vary with --from noise: the start noise would differ from cell to cell');
   }
@@ -216,7 +218,7 @@ export async function sweepCommand(args: string[]): Promise<void> {
         { input: Buffer.from(toBytes(out as RgbImage).buffer), raw: { width: out.width, height: out.height, channels: 3 }, left: x, top: y },
         { input: textStrip(cellW, CAPTION, caption(c.values), 11), left: x, top: y + out.height },
       );
-      const recipe = makeRecipe('sweep', { ...start, size: recipeSize(sizeValues) }, out, runner, cellValues[i]!, objectives[i]!, settings[i]!, gain);
+      const recipe = makeRecipe('sweep', { ...start, size: recipeSize(sizeValues) }, out, runner, dreamFromFlags(cellValues[i]!), objectives[i]!, settings[i]!, gain);
       const cellArgs = recipeArgs(recipe, `cell-${c.row}-${c.col}.png`);
       return { ...c, rect: { x, y, width: out.width, height: out.height }, dreamGain: gain ?? null, recipe, args: cellArgs, command: commandLine(cellArgs) };
     });

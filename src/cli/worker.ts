@@ -2,9 +2,8 @@ import { UserError } from '../errors.js';
 import { DEFAULT_QUEUE } from '../farm/protocol.js';
 import { checkQueueName } from '../farm/coordinator.js';
 import { parseRedisUrl } from '../farm/redis.js';
-import { FarmWorker, type JobSettings } from '../farm/worker.js';
-import { num, objective, parse, runnerOptions, str } from './options.js';
-import { VIDEO_OPTIONS, temporalSettings } from './video.js';
+import { FarmWorker } from '../farm/worker.js';
+import { num, parse, runnerOptions, str } from './options.js';
 
 export const WORKER_OPTIONS = {
   redis: { type: 'string' },
@@ -26,7 +25,7 @@ Take video segments from a render farm's queue (see "dreamflow farm"), dream the
 result in Redis, until stopped (Ctrl-C hands the segment in progress back to the queue). Start
 any number, on any machines that see the input at the coordinator's path.
 
-      --redis URL          the farm's Redis, redis://[user:pass@]HOST:PORT[/DB]
+      --redis URL          the farm's Redis, redis://[user:pass@]HOST:PORT[/DB] (rediss:// for TLS)
       --queue NAME         queue name (default ${DEFAULT_QUEUE})
       --concurrency N      segments dreamed at once by this process (default 1)
       --heartbeat S        seconds a worker that stopped answering keeps its segment before
@@ -63,15 +62,7 @@ export async function workerCommand(args: string[]): Promise<void> {
     concurrency,
     heartbeatSeconds,
     log,
-    // A job's flags are read exactly as `dreamflow video` reads its own.
-    settingsOf: (jobArgs): JobSettings => {
-      const job = parse(jobArgs, VIDEO_OPTIONS).values;
-      return {
-        temporal: temporalSettings(job),
-        runner: { ...machine, model: str(job, 'model') },
-        objective: (runner) => objective(job, runner),
-      };
-    },
+    machine,
   });
   name = worker.name;
   let stopping = false;

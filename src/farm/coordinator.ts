@@ -19,6 +19,7 @@ import { FrameEncoder } from '../media/encoder.js';
 import { probe } from '../media/probe.js';
 import { writeAtomic, workDirFor } from '../pipeline/checkpoint.js';
 import type { Rational } from '../frame.js';
+import type { PipelineSpec } from '../pipeline/spec.js';
 import { checkVideoOutput, workingSize } from '../pipeline/videoJob.js';
 import type { SizeSpec } from '../media/size.js';
 import { frameRange, parseSegmentLength, planSegments, readFrameTable, type SegmentPlan } from './plan.js';
@@ -50,8 +51,8 @@ export interface FarmOptions {
   size?: SizeSpec | undefined;
   start?: number | undefined;
   duration?: number | undefined;
-  /** Dreaming flags in `dreamflow video` syntax, passed to the workers unchanged. */
-  args: string[];
+  /** The video pipeline spec whose stages every segment goes through (sent with each job). */
+  spec: PipelineSpec;
   codec?: string | undefined;
   crf?: number | undefined;
   pollMs?: number;
@@ -137,7 +138,7 @@ export async function runFarm(opts: FarmOptions): Promise<FarmResult> {
         version: PROTOCOL_VERSION,
         input: { path: input, bytes: inputStat.size, mtimeMs: Math.round(inputStat.mtimeMs) },
         output,
-        args: opts.args,
+        stages: opts.spec.stages,
         size,
         codec: opts.codec ?? null,
         crf: opts.crf ?? null,
@@ -167,7 +168,7 @@ export async function runFarm(opts: FarmOptions): Promise<FarmResult> {
       segment: s.index,
       segments: plan.length,
       input,
-      args: opts.args,
+      spec: opts.spec,
       width: size.width,
       height: size.height,
       fps,

@@ -3,12 +3,13 @@
  * where a finished segment is stored in Redis (so workers need no shared output folder).
  */
 import type { Rational } from '../frame.js';
+import type { PipelineSpec } from '../pipeline/spec.js';
 import type { SegmentPlan } from './plan.js';
 
 export const DEFAULT_QUEUE = 'dreamflow';
 
 /** Bumped when SegmentJob changes meaning, so an old worker refuses a job it would misread. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** Finished segments wait this long for their coordinator (a coordinator can be restarted). */
 export const RESULT_TTL_SECONDS = 7 * 24 * 3600;
@@ -22,11 +23,11 @@ export interface SegmentJob extends Omit<SegmentPlan, 'index'> {
   /** Absolute path of the input: every worker must see the same file (shared storage). */
   input: string;
   /**
-   * The dreaming flags exactly as `dreamflow video` takes them (--layer, --blend, --no-flow …):
-   * the worker parses them with the video command's own option code, so a flag means the same
-   * on every machine.
+   * The farm's pipeline spec (validated by the coordinator): its stages are what every segment's
+   * frames go through, read by the same spec code on every machine. Paths in it (the guide
+   * image) are absolute.
    */
-  args: string[];
+  spec: PipelineSpec;
   width: number;
   height: number;
   fps: Rational;

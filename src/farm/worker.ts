@@ -13,25 +13,19 @@ import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { Objective } from '../dream/objectives.js';
 import { createRunner, type GradientRunner, type RunnerOptions } from '../dream/runner.js';
 import { UserError } from '../errors.js';
 import { FrameDecoder } from '../media/decoder.js';
 import { loadOpenCv } from '../flow/cv.js';
 import { FrameEncoder } from '../media/encoder.js';
 import { loadManifest } from '../models/manifest.js';
-import { TemporalDreamStage, type TemporalSettings } from '../temporal/stage.js';
+import { objectiveOf } from '../pipeline/dream.js';
+import { validateSpec } from '../pipeline/spec.js';
+import { createStage, stagePlan, type StagePlan } from '../pipeline/stages.js';
 import { packFrames } from './dissolve.js';
 import { PROTOCOL_VERSION, RESULT_TTL_SECONDS, doneKey, resultKey, type SegmentJob, type SegmentPart, type SegmentResult } from './protocol.js';
 import { connectRedis, connectionOptions, type RedisTarget } from './redis.js';
 
-/** What a job's flags mean, decided by the command line code (the same as `dreamflow video`). */
-export interface JobSettings {
-  temporal: TemporalSettings;
-  /** Model from the job, backend and threads from this machine. */
-  runner: RunnerOptions;
-  objective(runner: GradientRunner): Promise<Objective>;
-}
 
 export interface FarmWorkerOptions {
   redis: RedisTarget;
@@ -40,7 +34,8 @@ export interface FarmWorkerOptions {
   concurrency: number;
   /** Lock duration: how long a silent worker keeps its segment before others may take it. */
   heartbeatSeconds: number;
-  settingsOf(args: string[]): JobSettings;
+  /** This machine's engine: backend, device, workers, weights (the model comes with each job). */
+  machine: RunnerOptions;
   log(message: string): void;
   name?: string;
 }
@@ -122,11 +117,11 @@ export class FarmWorker {
   private async process(job: Job<SegmentJob, SegmentResult>, token: string | undefined): Promise<SegmentResult> {
     const d = job.data;
     if (d.version !== PROTOCOL_VERSION) throw new UnrecoverableError(`job format ${d.version} is not this worker's (${PROTOCOL_VERSION}); update dreamflow`);
-    let settings: JobSettings;
+    let plan: StagePlan;
     try {
-      settings = this.opts.settingsOf(d.args);
+      plan = stagePlan(validateSpec(d.spec, 'job'));
     } catch (err) {
-      // Flags that do not parse here will not parse anywhere: no retries.
+      // A spec that does not validate here will not validate anywhere: no retries.
       if (err instanceof UserError) throw new UnrecoverableError(err.message);
       throw err;
     }
@@ -139,9 +134,9 @@ export class FarmWorker {
     let decoder: FrameDecoder | undefined;
     let encoder: FrameEncoder | undefined;
     try {
-      const runner = await this.runnerFor(settings.runner);
-      const objective = await settings.objective(runner);
-      const stage = new TemporalDreamStage(runner, objective, settings.temporal);
+      const runner = await this.runnerFor({ ...this.opts.machine, model: plan.dream.model });
+      const objective = await objectiveOf(plan.dream, runner);
+      const stage = createStage(plan, runner, objective);
       const size = { width: d.width, height: d.height };
       // The body may be empty (a segment no longer than the dissolves): then no file is made.
       if (d.tailFrom > d.first) encoder = await FrameEncoder.open(join(dir, 'segment.mp4'), { ...size, fps: d.fps, codec: d.codec, crf: d.crf, faststart: false });

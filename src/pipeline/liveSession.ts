@@ -4,7 +4,9 @@
  * directly.
  */
 import { layer, type Objective } from '../dream/objectives.js';
-import type { GradientRunner } from '../dream/runner.js';
+import { createRunner, type GradientRunner } from '../dream/runner.js';
+import { UserError } from '../errors.js';
+import { isLoopbackHost } from '../server/access.js';
 import { LiveServer, type LiveServerOptions } from '../server/hub.js';
 import { PacedWriter } from '../sinks/paced.js';
 import { openPush, parsePushTarget } from '../sinks/push.js';
@@ -12,7 +14,11 @@ import { openRecording } from '../sinks/record.js';
 import { BrowserCameraSource } from '../sources/browserCamera.js';
 import { openLiveSource, parseLiveInput, type FfmpegLiveSource, type LiveInput } from '../sources/live.js';
 import type { TemporalSettings } from '../temporal/stage.js';
+import { objectiveOf, runnerOptionsOf } from './dream.js';
 import { LIVE_TEMPORAL, LiveScheduler, type ControllerOptions, type DreamedFrame, type LiveLevel } from './live.js';
+import type { JobResult, RunOptions } from './job.js';
+import { parseLiveSize, sectionOf, sourceOf, type PipelineSpec } from './spec.js';
+import { stagePlan } from './stages.js';
 
 export interface LiveOptions {
   /** `lavfi:testsrc2`, `/dev/video0`, `camera:0`, a URL, a file, or `browser` (viewers' cameras only). */
@@ -187,4 +193,82 @@ export async function startLive(opts: LiveOptions): Promise<LiveSession> {
     if (ownsRunner && runner) await runner.close();
     throw err;
   }
+}
+
+interface LiveSourceSpec {
+  kind: 'live';
+  input: string;
+  size: string;
+  fps: number;
+  loop: boolean;
+  adapt: boolean;
+}
+
+interface ViewersSpec {
+  kind: 'viewers';
+  port: number;
+  host: string;
+  token?: string;
+  viewerToken?: string;
+  allowOrigin?: string[];
+}
+
+/** A token from the spec, else from the environment (so it need not appear in a command line). */
+function tokenOf(given: string | undefined, env: string): string | undefined {
+  const t = given ?? process.env[env];
+  if (t === undefined || t === '') return undefined;
+  if (t.length < 8) throw new UserError(`${env} must be at least 8 characters`);
+  return t;
+}
+
+/**
+ * A live spec run until its input ends or `opts.signal` aborts (Ctrl-C): the recording is
+ * finished and viewers told goodbye before it resolves. The viewer URL goes to `opts.onReady`.
+ */
+export async function runLiveJob(spec: PipelineSpec, opts: RunOptions): Promise<JobResult> {
+  const source = sourceOf<LiveSourceSpec>(spec);
+  const viewers = sectionOf<ViewersSpec>(spec, 'sinks', 'viewers')!;
+  const record = spec.sinks.find((s) => s.kind === 'record')?.path as string | undefined;
+  const push = spec.sinks.find((s) => s.kind === 'push')?.url as string | undefined;
+  const plan = stagePlan(spec);
+  const size = parseLiveSize(source.size);
+  const token = tokenOf(viewers.token, 'DREAMFLOW_TOKEN');
+  const viewerToken = tokenOf(viewers.viewerToken, 'DREAMFLOW_VIEWER_TOKEN');
+  const warn = opts.onWarning ?? ((m: string) => process.stderr.write(`dreamflow: warning: ${m}\n`));
+  if (!isLoopbackHost(viewers.host) && token === undefined) {
+    // A security warning: printed even with --quiet.
+    process.stderr.write(`dreamflow: warning: listening on ${viewers.host} without --token: anyone who can reach it may change settings and send camera frames\n`);
+  }
+  const session = await startLive({
+    input: source.input,
+    size,
+    fps: source.fps,
+    loop: source.loop,
+    host: viewers.host,
+    port: viewers.port,
+    token,
+    viewerToken,
+    allowedOrigins: viewers.allowOrigin,
+    record,
+    push,
+    runner: () => createRunner(runnerOptionsOf(plan.dream, opts.quiet)),
+    objective: (r) => objectiveOf(plan.dream, r),
+    temporal: plan.temporal,
+    adaptive: source.adapt,
+    onWarning: warn,
+  });
+  const viewerUrl = viewerToken ? `${session.url}?token=${encodeURIComponent(viewerToken)}` : session.url;
+  opts.onReady?.(`dreamflow live: open ${viewerUrl} to watch${token ? ` (${session.url}?token=… to control)` : ''}`);
+  if (!opts.quiet) process.stderr.write(`dreamflow: dreaming ${source.input} at ${size.width}x${size.height}, ${source.fps} fps; Ctrl-C stops\n`);
+  const stop = (): void => void session.close();
+  opts.signal?.addEventListener('abort', stop, { once: true });
+  try {
+    await session.done;
+  } finally {
+    opts.signal?.removeEventListener('abort', stop);
+  }
+  const stats = session.scheduler.stats();
+  const ended = session.scheduler.inputEnded ? 'input ended' : 'stopped';
+  if (!opts.quiet) process.stderr.write(`dreamflow: ${ended} after ${stats.frames} dreamed frames\n`);
+  return { summary: { url: session.url, frames: stats.frames, drops: stats.drops, ended }, line: '' };
 }

@@ -1,0 +1,138 @@
+/**
+ * Picture jobs: an image source (a file or a synthetic start) into an image sink, and a folder
+ * source into a folder sink. Each picture is dreamed whole by the stage plan's dream settings and
+ * carries its recipe (recipe.ts).
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, stat } from 'node:fs/promises';
+import { extname, join, resolve } from 'node:path';
+import { dream, dreamGain } from '../dream/deepdream.js';
+import { describe } from '../dream/objectives.js';
+import { createRunner } from '../dream/runner.js';
+import { UserError } from '../errors.js';
+import { parseSize } from '../media/size.js';
+import { checkImageOutput, writeImage } from '../sinks/imageFile.js';
+import { readImage } from '../sources/image.js';
+import type { StartKind } from '../sources/synthetic.js';
+import { objectiveOf, runnerOptionsOf } from './dream.js';
+import { Progress } from './progress.js';
+import { makeRecipe, recipeProvenance, startPicture } from './recipe.js';
+import type { JobResult, RunOptions } from './job.js';
+import { sourceOf, type PipelineSpec } from './spec.js';
+import { stagePlan } from './stages.js';
+
+interface ImageSourceSpec {
+  kind: 'image';
+  path?: string;
+  size?: string;
+  from?: StartKind;
+}
+
+interface FolderSourceSpec {
+  kind: 'folder';
+  path: string;
+  size?: string;
+}
+
+const STILL_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp', '.tif', '.tiff', '.avif'];
+
+export async function runImageJob(spec: PipelineSpec, opts: RunOptions): Promise<JobResult> {
+  const source = sourceOf<ImageSourceSpec>(spec);
+  const output = String(spec.sinks[0]!.path);
+  checkImageOutput(output);
+  const plan = stagePlan(spec);
+  const start = await startPicture(source, plan.settings.seed, 'image');
+  const image = start.image;
+  const started = performance.now();
+  const runner = await createRunner(runnerOptionsOf(plan.dream, opts.quiet));
+  try {
+    const obj = await objectiveOf(plan.dream, runner, image);
+    const steps = plan.settings.iterations * plan.settings.octaves;
+    const progress = new Progress('dreaming', steps, opts.quiet);
+    let done = 0;
+    const result = await dream(runner, image, obj, plan.settings, (p) => progress.update(++done, `octave ${p.octave}/${p.octaves}`));
+    progress.done();
+    const gain = await dreamGain(runner, image, result, obj, plan.settings.tile);
+    const recipe = makeRecipe('image', start, result, runner, plan.dream, obj, plan.settings, gain);
+    await writeImage(output, result, recipeProvenance(recipe, output));
+    const summary = {
+      output,
+      width: result.width,
+      height: result.height,
+      seconds: Number(((performance.now() - started) / 1000).toFixed(2)),
+      dreamGain: gain === undefined ? null : Number(gain.toFixed(3)),
+      backend: runner.backend,
+      model: runner.manifest.name,
+      layers: describe(obj),
+      seed: plan.settings.seed,
+    };
+    return { summary, line: `wrote ${output} (${result.width}x${result.height}, dream gain ${summary.dreamGain}, ${summary.seconds} s on ${runner.backend})` };
+  } finally {
+    await runner.close();
+  }
+}
+
+async function listStills(folder: string): Promise<string[]> {
+  const info = await stat(folder).catch(() => undefined);
+  if (!info) throw new UserError(`no such folder: ${folder}`);
+  if (!info.isDirectory()) throw new UserError(`${folder} is not a folder (use "dreamflow image" for one picture)`);
+  const names = (await readdir(folder)).filter((n) => !n.startsWith('.') && STILL_EXTENSIONS.includes(extname(n).toLowerCase()));
+  if (names.length === 0) throw new UserError(`${folder} holds no pictures (${STILL_EXTENSIONS.join(' ')})`);
+  return names.sort();
+}
+
+export async function runStillsJob(spec: PipelineSpec, opts: RunOptions): Promise<JobResult> {
+  const source = sourceOf<FolderSourceSpec>(spec);
+  const input = source.path;
+  const output = String(spec.sinks[0]!.path);
+  if (resolve(input) === resolve(output)) throw new UserError('stills: the output folder must differ from the input folder');
+  const names = await listStills(input);
+  const plan = stagePlan(spec);
+  const size = source.size ? parseSize(source.size) : undefined;
+  await mkdir(output, { recursive: true }).catch((err: Error) => {
+    throw new UserError(`cannot create output folder ${output}: ${err.message}`);
+  });
+  for (const name of names) checkImageOutput(join(output, name));
+
+  const started = performance.now();
+  const runner = await createRunner(runnerOptionsOf(plan.dream, opts.quiet));
+  try {
+    const obj = await objectiveOf(plan.dream, runner);
+    const progress = new Progress('dreaming', names.length, opts.quiet, 'pictures');
+    const gains: number[] = [];
+    let skipped = 0;
+    for (const [i, name] of names.entries()) {
+      const target = join(output, name);
+      if (opts.resume && existsSync(target)) {
+        skipped++;
+      } else {
+        const picture = join(input, name);
+        const image = await readImage(picture, size);
+        const result = await dream(runner, image, obj, plan.settings);
+        const gain = await dreamGain(runner, image, result, obj, plan.settings.tile);
+        if (gain !== undefined) gains.push(gain);
+        // Each picture carries the settings that made it, like "dreamflow image" output does.
+        const recipe = makeRecipe('stills', { input: picture, from: null, size: source.size ?? null }, result, runner, plan.dream, obj, plan.settings, gain);
+        await writeImage(target, result, recipeProvenance(recipe, target));
+      }
+      progress.update(i + 1, name);
+    }
+    progress.done();
+    const meanGain = gains.length > 0 ? gains.reduce((a, b) => a + b, 0) / gains.length : undefined;
+    const summary = {
+      output,
+      pictures: names.length,
+      skipped,
+      seconds: Number(((performance.now() - started) / 1000).toFixed(2)),
+      dreamGain: meanGain === undefined ? null : Number(meanGain.toFixed(3)),
+      backend: runner.backend,
+      model: runner.manifest.name,
+      layers: describe(obj),
+      seed: plan.settings.seed,
+    };
+    return { summary, line: `dreamed ${names.length - skipped} picture(s) into ${output} (mean dream gain ${summary.dreamGain}, ${summary.seconds} s)` };
+  } finally {
+    await runner.close();
+  }
+}
+

@@ -1,0 +1,144 @@
+/**
+ * Video-file jobs: a video source through the stage plan (dream, temporal carry, 360°) into a
+ * video sink, by the resumable file loop (videoJob.ts). With a vr stage the input's spherical
+ * metadata decide the stereo layout, the frame must be 2:1 per eye, and the output gets
+ * spherical boxes.
+ */
+import { describe } from '../dream/objectives.js';
+import { createRunner } from '../dream/runner.js';
+import { UserError } from '../errors.js';
+import { measureFlicker } from '../metrics/videoMetrics.js';
+import { probe } from '../media/probe.js';
+import { parseSize } from '../media/size.js';
+import { checkEquirectAspect, panoramaSize } from '../vr/aspect.js';
+import { outputMetadata, readSphericalMetadata, writeSphericalMetadata } from '../vr/spherical.js';
+import { objectiveOf, runnerOptionsOf } from './dream.js';
+import { Progress } from './progress.js';
+import type { JobResult, RunOptions } from './job.js';
+import { sectionOf, sourceOf, type PipelineSpec } from './spec.js';
+import { createStage, stagePlan } from './stages.js';
+import { runVideoJob, type VideoJobOptions } from './videoJob.js';
+
+interface VideoSourceSpec {
+  kind: 'video';
+  path: string;
+  size?: string;
+  start?: number;
+  duration?: number;
+}
+
+interface VideoSinkSpec {
+  kind: 'video';
+  path: string;
+  codec: string;
+  crf: number;
+}
+
+const MP4_EXTENSIONS = /\.(mp4|m4v|mov)$/i;
+
+/** What a video job reports (`--json`); a vr job adds its projection, stereo and metadata. */
+export interface VideoSummary {
+  output: string;
+  frames: number;
+  fps: number;
+  frameRate: string;
+  seconds: number;
+  secondsPerFrame: number;
+  dreamGain: number | null;
+  flickerRatio: number | null;
+  width: number;
+  height: number;
+  backend: string;
+  model: string;
+  layers: string[];
+  flow: boolean;
+  resumedFrom: number;
+}
+
+export async function runVideoFileJob(spec: PipelineSpec, opts: RunOptions): Promise<JobResult> {
+  const source = sourceOf<VideoSourceSpec>(spec);
+  const sink = sectionOf<VideoSinkSpec>(spec, 'sinks', 'video')!;
+  const plan = stagePlan(spec);
+  const input = source.path;
+  const output = sink.path;
+  const size = source.size ? parseSize(source.size) : undefined;
+  let extras: Partial<VideoJobOptions> = { size };
+  let vrReport: Record<string, unknown> | undefined;
+  let stereo: ReturnType<typeof outputMetadata>['stereo'] | undefined;
+  if (plan.vr) {
+    if (!MP4_EXTENSIONS.test(output)) throw new UserError(`vr: ${output}: the output must be .mp4, .m4v or .mov (spherical metadata are MP4 boxes)`);
+    // The input's own spherical metadata: its stereo layout is the default, its pose and extra
+    // V1 fields are kept; a cube-map or other projection is not something this reads.
+    const media = await probe(input);
+    const kept = await readSphericalMetadata(input);
+    if (kept?.projection && kept.projection !== 'equirectangular') {
+      throw new UserError(`${input}: its spherical metadata say ${kept.projection} projection; dreamflow vr reads equirectangular video`);
+    }
+    stereo = plan.vr.stereo ?? kept?.stereo ?? 'mono';
+    checkEquirectAspect(input, media, stereo);
+    const metadata = outputMetadata(stereo, kept);
+    const vr = { projection: plan.vr.projection, stereo, eyeIterations: plan.vr.eyeIterations };
+    extras = {
+      size: panoramaSize(media, stereo, size),
+      stageIdentity: { vr },
+      faststart: plan.vr.faststart,
+      finalize: (temp) => writeSphericalMetadata(temp, metadata),
+    };
+    vrReport = {
+      projection: plan.vr.projection,
+      stereo,
+      faststart: plan.vr.faststart,
+      spherical: { projection: metadata.projection, stereo: metadata.stereo, pose: metadata.pose, keptFromInput: kept !== undefined },
+    };
+  }
+  const runner = await createRunner(runnerOptionsOf(plan.dream, opts.quiet));
+  try {
+    const obj = await objectiveOf(plan.dream, runner);
+    const progress = new Progress('dreaming', undefined, opts.quiet, 'frames');
+    let bar: Progress | undefined;
+    const result = await runVideoJob(runner, obj, {
+      ...extras,
+      input,
+      output,
+      start: source.start,
+      duration: source.duration,
+      temporal: plan.temporal,
+      createStage: (r, o) => createStage(plan, r, o, stereo),
+      codec: sink.codec,
+      crf: sink.crf,
+      resume: opts.resume,
+      signal: opts.signal,
+      onWarning: opts.onWarning,
+      onFrame: (done, total) => {
+        bar ??= total ? new Progress('dreaming', total, opts.quiet, 'frames') : progress;
+        bar.update(done);
+      },
+    });
+    (bar ?? progress).done();
+    const flicker = await measureFlicker(input, output, { start: source.start, duration: source.duration, width: result.width, height: result.height });
+    const summary: VideoSummary & Record<string, unknown> = {
+      output,
+      frames: result.frames,
+      fps: Number((result.fps.num / result.fps.den).toFixed(3)),
+      frameRate: `${result.fps.num}/${result.fps.den}`,
+      seconds: Number(result.seconds.toFixed(2)),
+      secondsPerFrame: Number(result.secondsPerFrame.toFixed(3)),
+      dreamGain: result.dreamGain === undefined ? null : Number(result.dreamGain.toFixed(3)),
+      flickerRatio: Number.isFinite(flicker) ? Number(flicker.toFixed(3)) : null,
+      width: result.width,
+      height: result.height,
+      backend: runner.backend,
+      model: runner.manifest.name,
+      layers: describe(obj),
+      flow: plan.temporal.flow,
+      resumedFrom: result.resumedFrom,
+      ...vrReport,
+    };
+    const line = vrReport
+      ? `wrote ${output}: ${summary.frames} frames ${summary.width}x${summary.height} (${stereo}, dreamed ${plan.vr!.projection}) at ${summary.frameRate} fps, ${summary.secondsPerFrame} s/frame, dream gain ${summary.dreamGain}, flicker ratio ${summary.flickerRatio}; 360° metadata written`
+      : `wrote ${output}: ${summary.frames} frames at ${summary.frameRate} fps, ${summary.secondsPerFrame} s/frame, dream gain ${summary.dreamGain}, flicker ratio ${summary.flickerRatio}`;
+    return { summary, line };
+  } finally {
+    await runner.close();
+  }
+}
