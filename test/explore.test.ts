@@ -190,9 +190,7 @@ describe('sweep and info commands', () => {
       expect(got.width).toBe(64);
       expect(got.settings).toMatchObject({
         command: 'image',
-        from: 'noise',
-        size: '64',
-        objective: { class: 'tabby cat' },
+        spec: { source: { kind: 'image', from: 'noise', size: '64' }, stages: [{ kind: 'dream', class: 'tabby cat' }] },
         terms: ['class#281'],
         settings: { octaves: 1, iterations: 2, seed: 7, priors: { tv: 0.2, decay: 0, blur: 1, blurEnd: 0.5, blurTarget: 'gradient', decorrelate: true } },
       });

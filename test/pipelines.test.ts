@@ -93,7 +93,7 @@ describe('pipeline files', () => {
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toContain('stages[0].iterations (--iterations): expected a whole number from 0 to 10000, got string "ten"');
     expect(r.stderr).toContain('stages[1].kind: unknown stage "temporl"');
-    expect(r.stderr).toContain('sinks[0].path: required');
+    expect(r.stderr).toContain('sinks[0].path (--output): required');
     // A value of the right type but out of range is caught by the command and still named by its path.
     writeFileSync(bad, JSON.stringify({ source: { kind: 'video', path: clip }, stages: [{ kind: 'dream', octaves: 40 }], sinks: [{ kind: 'video', path: join(dir, 'x.mp4') }] }));
     const r2 = await runCli(['run', bad]);

@@ -189,7 +189,8 @@ export async function sweepCommand(args: string[]): Promise<void> {
   }
   const image = start.image;
   const started = performance.now();
-  const runner = await createRunner({ ...runnerOptions(values), quiet: Boolean(values.quiet) });
+  // Every cell runs on the same engine: the flags all cells share (the first cell's are theirs).
+  const runner = await createRunner({ ...runnerOptions(cellValues[0]!), quiet: Boolean(values.quiet) });
   try {
     const objectives: Objective[] = [];
     for (const v of cellValues) objectives.push(await objective(v, runner, image));

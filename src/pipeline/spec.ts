@@ -122,8 +122,8 @@ export const SECTIONS: readonly SectionSpec[] = [
     help: 'one picture, or a synthetic start',
     fields: [
       f('path', 'string', '', 'image file'),
-      SIZE_FIELD('working size: N (fit the longer side) or WxH'),
       f('from', 'string', 'from', 'start from noise or a flat grey picture instead of a file', { values: ['noise', 'gray'] }),
+      SIZE_FIELD('working size: N (fit the longer side) or WxH; with --from, N means NxN (default 224)'),
     ],
   },
   {
@@ -539,11 +539,14 @@ export function specFromArgs(command: PresetCommand, args: readonly string[]): {
     }
     const raw = eq > 0 ? arg.slice(eq + 1) : args[++i];
     if (raw === undefined) throw new UserError(`option --${flag} needs a value`);
+    if (field.kind === 'strings') {
+      item[field.name] = [...((item[field.name] as string[] | undefined) ?? []), raw];
+      continue;
+    }
     const value = parseFlagValue(field, flag, raw);
     const problem = problemWith(field, value);
     if (problem) throw new UserError(`--${flag} ${problem.startsWith('expected') ? `must be ${problem.slice('expected '.length)}` : problem}`);
-    if (field.kind === 'strings') item[field.name] = [...((item[field.name] as string[] | undefined) ?? []), raw];
-    else item[field.name] = value;
+    item[field.name] = value;
   }
   const sinks = parts.filter((p) => p.section === 'sinks' && (layout.sinks.includes(p.spec.kind) || Object.keys(p.item).length > 1));
   const spec: PipelineSpec = {
