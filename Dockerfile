@@ -40,13 +40,14 @@ RUN npm ci --no-audit --no-fund \
 # or mount a folder of weights and set DREAMFLOW_WEIGHTS).
 RUN useradd --create-home --uid 10001 dreamflow && mkdir -p /home/dreamflow/.cache/dreamflow && chown -R dreamflow /home/dreamflow/.cache
 USER dreamflow
-ENV NODE_ENV=production FFMPEG_PATH=/usr/bin/ffmpeg FFPROBE_PATH=/usr/bin/ffprobe DREAMFLOW_PORT=8080
+ENV NODE_ENV=production FFMPEG_PATH=/usr/bin/ffmpeg FFPROBE_PATH=/usr/bin/ffprobe DREAMFLOW_HEALTH_FILE=/tmp/dreamflow-live.json
 VOLUME ["/home/dreamflow/.cache/dreamflow"]
 EXPOSE 8080
 
-# For `live`: healthy while the server answers /healthz (batch jobs: docker run --no-healthcheck).
+# For `live`: healthy while the server answers /healthz, on whatever --port it listens (dreamflow
+# live writes its health URL to $DREAMFLOW_HEALTH_FILE). Batch jobs: docker run --no-healthcheck.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:' + process.env.DREAMFLOW_PORT + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+  CMD ["node", "-e", "fetch(JSON.parse(require('fs').readFileSync(process.env.DREAMFLOW_HEALTH_FILE, 'utf8')).healthz).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 
 ENTRYPOINT ["dreamflow"]
 CMD ["--help"]

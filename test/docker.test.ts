@@ -2,10 +2,12 @@
  * No Docker engine runs here, so the GPU image is checked for what can be checked without one:
  * what it copies exists, what it runs exists, and its versions match the project's.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { cpSync, existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { ROOT } from './helpers/paths.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { removeDir } from '../bench/fixtures/clips.js';
+import { BIN, ROOT, tempDir } from './helpers/paths.js';
 
 const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
 /** Instructions with their continuation lines joined. */
@@ -52,7 +54,71 @@ describe('Dockerfile', () => {
     expect(users.at(-1)).not.toMatch(/^(root|0)$/);
     expect(instructions.findIndex((l) => l.startsWith('USER '))).toBeLessThan(instructions.findIndex((l) => l.startsWith('ENTRYPOINT ')));
     const [health] = of('HEALTHCHECK');
-    expect(health).toMatch(/\/healthz/);
+    expect(health).toMatch(/healthz/);
     expect(readFileSync(join(ROOT, 'src', 'server', 'hub.ts'), 'utf8')).toMatch(/['"]\/healthz['"]/);
   });
 });
+
+describe('the image build context', () => {
+  const copies = of('COPY').map((c) => c.split(/\s+/));
+  let dir: string | undefined;
+  afterAll(() => removeDir(dir));
+
+  it('builds from exactly the files the Dockerfile copies (npm ci, then the TypeScript build)', async () => {
+    dir = tempDir('dreamflow-docker-');
+    for (const parts of copies) {
+      const target = parts.at(-1)!;
+      for (const source of parts.slice(0, -1)) {
+        const to = target.endsWith('/') ? join(dir, target, source) : join(dir, target);
+        cpSync(join(ROOT, source), to, { recursive: true });
+      }
+    }
+    // What the image's `npm ci` does (its prepare script is the build), here without fetching
+    // any install-time binary.
+    const ci = await run('npm', ['ci', '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund'], dir);
+    expect(ci.code, ci.output).toBe(0);
+    const build = await run(process.execPath, [join(dir, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], dir);
+    expect(build.code, build.output).toBe(0);
+    expect(existsSync(join(dir, 'dist', 'src', 'cli', 'main.js'))).toBe(true);
+    expect(existsSync(join(dir, 'dist', 'bench', 'run.js'))).toBe(true);
+  });
+
+  it('health check finds the live server on whatever --port it listens', async () => {
+    const [health] = of('HEALTHCHECK');
+    const cmd = JSON.parse(health!.slice(health!.indexOf('CMD') + 3).trim()) as string[];
+    expect(cmd[0]).toBe('node');
+    const env = /DREAMFLOW_HEALTH_FILE=(\S+)/.exec(dockerfile)?.[1];
+    expect(env).toBeDefined();
+    const scratch = tempDir('dreamflow-health-');
+    const healthFile = join(scratch, 'live.json');
+    const check = () => run(process.execPath, cmd.slice(1), scratch, { DREAMFLOW_HEALTH_FILE: healthFile });
+    const live = spawn(process.execPath, [BIN, 'live', '--input', 'lavfi:testsrc2', '--size', '96x64', '--fps', '4', '--port', '0', '--octaves', '1', '--iterations', '1', '--quiet'], {
+      env: { ...process.env, DREAMFLOW_HEALTH_FILE: healthFile },
+      stdio: 'ignore',
+    });
+    try {
+      const until = Date.now() + 60_000;
+      while (!existsSync(healthFile) && Date.now() < until) await new Promise((r) => setTimeout(r, 200));
+      expect(existsSync(healthFile)).toBe(true);
+      expect((await check()).code).toBe(0);
+    } finally {
+      live.kill('SIGINT');
+      await new Promise((r) => live.once('exit', r));
+    }
+    // Stopped: no server, no health file, unhealthy.
+    expect(existsSync(healthFile)).toBe(false);
+    expect((await check()).code).toBe(1);
+    await removeDir(scratch);
+  });
+});
+
+function run(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, output: output.slice(-4000) }));
+  });
+}

@@ -150,6 +150,29 @@ describe('the onnx backend as the default engine', () => {
     }
   });
 
+  it('drops what it holds for an objective once released (a farm worker makes one per segment)', async () => {
+    const runner = await createRunner({ backend: 'onnx', workers: 1, quiet: true });
+    try {
+      const image = await readImage(join(SHARED_IMAGES, 'dog.jpg'), { width: 64, height: 48 });
+      const eagle = await readImage(join(SHARED_IMAGES, 'eagle.jpg'), { width: 64, height: 48 });
+      const segments = [];
+      for (let i = 0; i < 3; i++) {
+        const f = await runner.features(eagle, 'inception_4c/output');
+        const objective = guide('inception_4c/output', f.features, f.channels, 1 + i);
+        await runner.gradients([{ image, weight: 1 }], objective);
+        segments.push(objective);
+      }
+      const before = await runner.held();
+      expect(before.objectives).toBe(3);
+      for (const o of segments.slice(0, 2)) await runner.release(o);
+      const after = await runner.held();
+      expect(after.objectives).toBe(1);
+      expect(after.graphs).toBeLessThan(before.graphs);
+    } finally {
+      await runner.close();
+    }
+  });
+
   it('refuses a GPU device for the tfjs backends', async () => {
     await expect(createRunner({ backend: 'wasm', device: 'cuda', quiet: true })).rejects.toThrow(/--device cuda is for the onnx backend/);
   });

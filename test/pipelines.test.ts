@@ -131,6 +131,41 @@ describe('pipeline files', () => {
     expect((await pixels(png[1]!)).equals(await pixels(png[0]!))).toBe(true);
   });
 
+  /** Run a subcommand, and its printed config through `dreamflow run`, writing to two outputs. */
+  async function bothWays(command: string, argsFor: (output: string) => string[], outputs: [string, string]): Promise<void> {
+    const printed = await runCli([command, ...argsFor(outputs[1]), '--print-config']);
+    expect(printed.code, printed.stderr).toBe(0);
+    const configPath = join(dir, `${command}-printed.json`);
+    writeFileSync(configPath, printed.stdout);
+    const direct = await runCli([command, ...argsFor(outputs[0]), '--quiet']);
+    expect(direct.code, direct.stderr).toBe(0);
+    const viaRun = await runCli(['run', configPath, '--quiet']);
+    expect(viaRun.code, viaRun.stderr).toBe(0);
+  }
+
+  const CHEAP_FLAGS = ['--octaves', '1', '--iterations', '2', '--frame-iterations', '1', '--layer', 'inception_3b/output', '--seed', '3'];
+
+  it('vr, stills and live: the subcommand and its printed config give identical output', async () => {
+    const pano = await makeClip({ pattern: 'mandelbrot', width: 128, height: 64, fps: 12, seconds: 0.34, audio: true, dir, name: 'pano-both.mp4' });
+    const vrOut: [string, string] = [join(dir, 'vr-flags.mp4'), join(dir, 'vr-file.mp4')];
+    await bothWays('vr', (o) => [pano, '-o', o, ...CHEAP_FLAGS], vrOut);
+    expect(await frameHashes(vrOut[1])).toEqual(await frameHashes(vrOut[0]));
+
+    const stillsOut: [string, string] = [join(dir, 'stills-flags'), join(dir, 'stills-file')];
+    await bothWays('stills', (o) => [stills, '-o', o, '--size', '64', ...CHEAP_FLAGS.filter((f, i, a) => f !== '--frame-iterations' && a[i - 1] !== '--frame-iterations')], stillsOut);
+    for (const name of ['dog.jpg', 'eagle.jpg']) expect((await pixels(join(stillsOut[1], name))).equals(await pixels(join(stillsOut[0], name))), name).toBe(true);
+
+    // Live, bounded: a short file played once in real time, slowly enough that no frame is
+    // dropped, recorded; the recordings hold the same dreamed pictures.
+    const liveOut: [string, string] = [join(dir, 'live-flags.mkv'), join(dir, 'live-file.mkv')];
+    await bothWays('live', (o) => ['--input', clip, '--size', '96x64', '--fps', '3', '--no-adapt', '--port', '0', '--record', o, ...CHEAP_FLAGS], liveOut);
+    const distinct = (hashes: string[]): string[] => hashes.filter((h, i) => h !== hashes[i - 1]);
+    const [a, b] = [distinct(await frameHashes(liveOut[0])), distinct(await frameHashes(liveOut[1]))];
+    expect(a.length).toBeGreaterThan(0);
+    expect(b).toEqual(a);
+  });
+
+
   it('maps every flag to one field and back, for every subcommand: flags → spec → JSON → spec', () => {
     const cases: Record<PresetCommand, string[]> = {
       image: ['a.jpg', '-o', 'b.png', '--size', '96', '--layer', 'inception_3b/output:1,inception_4c/output:-0.5', '--tv', '0.3', '--decorrelate', '--backend', 'onnx'],

@@ -15,7 +15,9 @@ type Request =
   | { id: number; op: 'objective'; key: number; objective: Objective }
   | { id: number; op: 'gradient'; key: number; job: TileJob }
   | { id: number; op: 'value'; key: number; job: TileJob }
-  | { id: number; op: 'features'; image: RgbImage; layer: string };
+  | { id: number; op: 'features'; image: RgbImage; layer: string }
+  | { id: number; op: 'forget'; key: number }
+  | { id: number; op: 'held' };
 
 let engine: TileEngine | undefined;
 const objectives = new Map<number, Objective>();
@@ -36,6 +38,15 @@ async function handle(msg: Request): Promise<{ result: unknown; transfer?: Array
     return { result: true };
   }
   if (!engine) throw new Error('worker used before init');
+  if (msg.op === 'forget') {
+    objectives.delete(msg.key);
+    await engine.forget(String(msg.key));
+    return { result: true };
+  }
+  if (msg.op === 'held') {
+    const h = await engine.held();
+    return { result: { objectives: objectives.size, graphs: h.graphs } };
+  }
   switch (msg.op) {
     case 'gradient': {
       const g = await engine.gradient(msg.job, objectiveFor(msg.key), String(msg.key));

@@ -171,6 +171,16 @@ export class OnnxNetwork {
     return { features: out.features!, channels: resolveLayer(this.manifest, layer).channels };
   }
 
+  /** Release the sessions built for the objective named `key`. */
+  async forget(key: string): Promise<void> {
+    await this.sessions.drop((k) => k.split(':')[1] === key);
+  }
+
+  async held(): Promise<{ objectives: number; graphs: number }> {
+    const keys = new Set(this.sessions.keys().filter((k) => !k.startsWith('features:')).map((k) => k.split(':')[1]));
+    return { objectives: keys.size, graphs: this.sessions.size };
+  }
+
   close(): Promise<void> {
     return this.sessions.close();
   }

@@ -29,6 +29,13 @@ export interface GradientRunner {
   features(image: RgbImage, layer: string): Promise<{ features: Float32Array; channels: number }>;
   /** Canonical layer name (`inception_4c` → `inception_4c/output`); throws UserError if unknown. */
   layerName(name: string): string;
+  /**
+   * The objective will not be used again: engines drop what they keep for it (guide features,
+   * ONNX sessions). Objectives that are garbage collected are released too, later.
+   */
+  release(objective: Objective): Promise<void>;
+  /** What the engines hold now (objectives and cached graphs, summed over workers), for tests and /stats. */
+  held(): Promise<{ objectives: number; graphs: number }>;
   close(): Promise<void>;
 }
 
@@ -50,23 +57,39 @@ export interface RunnerOptions {
   quiet?: boolean | undefined;
 }
 
-/** Objectives are named by a key when they cross to an engine, so engines can cache per objective. */
+/**
+ * Objectives are named by a key when they cross to an engine, so engines can cache per objective.
+ * A key whose objective is garbage collected is passed to `onCollected`, so engines can drop it.
+ */
 class ObjectiveKeys {
   private readonly keys = new WeakMap<Objective, number>();
+  private readonly registry: FinalizationRegistry<number>;
   private next = 1;
+  constructor(onCollected: (key: number) => void) {
+    this.registry = new FinalizationRegistry(onCollected);
+  }
   /** The key and whether it is new. */
   of(objective: Objective): { key: number; fresh: boolean } {
     const hit = this.keys.get(objective);
     if (hit !== undefined) return { key: hit, fresh: false };
     const key = this.next++;
     this.keys.set(objective, key);
+    this.registry.register(objective, key, objective);
     return { key, fresh: true };
+  }
+  /** Forget an objective now; its key, if it had one. */
+  drop(objective: Objective): number | undefined {
+    const key = this.keys.get(objective);
+    if (key === undefined) return undefined;
+    this.keys.delete(objective);
+    this.registry.unregister(objective);
+    return key;
   }
 }
 
 class LocalRunner implements GradientRunner {
   readonly parallelism = 1;
-  private readonly keys = new ObjectiveKeys();
+  private readonly keys = new ObjectiveKeys((key) => void this.engine.forget(String(key)));
   constructor(
     readonly backend: BackendName,
     readonly device: OnnxDevice,
@@ -96,13 +119,22 @@ class LocalRunner implements GradientRunner {
     return this.engine.features(image, layer);
   }
 
+  async release(objective: Objective): Promise<void> {
+    const key = this.keys.drop(objective);
+    if (key !== undefined) await this.engine.forget(String(key));
+  }
+
+  async held(): Promise<{ objectives: number; graphs: number }> {
+    return this.engine.held();
+  }
+
   close(): Promise<void> {
     return this.engine.close();
   }
 }
 
 class PooledRunner implements GradientRunner {
-  private readonly keys = new ObjectiveKeys();
+  private readonly keys = new ObjectiveKeys((key) => void this.pool.broadcast({ op: 'forget', key }).catch(() => undefined));
 
   constructor(
     readonly backend: BackendName,
@@ -148,6 +180,16 @@ class PooledRunner implements GradientRunner {
 
   features(image: RgbImage, layer: string): Promise<{ features: Float32Array; channels: number }> {
     return this.call(() => this.pool.run({ op: 'features', image, layer }));
+  }
+
+  async release(objective: Objective): Promise<void> {
+    const key = this.keys.drop(objective);
+    if (key !== undefined) await this.pool.broadcast({ op: 'forget', key });
+  }
+
+  async held(): Promise<{ objectives: number; graphs: number }> {
+    const all = await this.pool.broadcast<{ objectives: number; graphs: number }>({ op: 'held' });
+    return all.reduce((a, b) => ({ objectives: a.objectives + b.objectives, graphs: a.graphs + b.graphs }), { objectives: 0, graphs: 0 });
   }
 
   close(): Promise<void> {

@@ -20,6 +20,10 @@ export interface TileEngine {
   gradient(job: TileJob, objective: Objective, key: string): Promise<TileGradient>;
   value(job: TileJob, objective: Objective, key: string): Promise<number>;
   features(image: RgbImage, layer: string): Promise<{ features: Float32Array; channels: number }>;
+  /** Drop what is kept for the objective named `key`. */
+  forget(key: string): Promise<void>;
+  /** Objectives and built graphs held (tfjs builds none). */
+  held(): Promise<{ objectives: number; graphs: number }>;
   close(): Promise<void>;
 }
 
@@ -46,6 +50,10 @@ class TfjsEngine implements TileEngine {
   }
   async features(image: RgbImage, layer: string): Promise<{ features: Float32Array; channels: number }> {
     return layerFeatures(this.net, image, layer);
+  }
+  async forget(): Promise<void> {}
+  async held(): Promise<{ objectives: number; graphs: number }> {
+    return { objectives: 0, graphs: 0 };
   }
   async close(): Promise<void> {
     this.net.dispose();

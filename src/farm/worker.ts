@@ -133,9 +133,12 @@ export class FarmWorker {
     const dir = await mkdtemp(join(tmpdir(), 'dreamflow-segment-'));
     let decoder: FrameDecoder | undefined;
     let encoder: FrameEncoder | undefined;
+    // Each segment makes its own objective: its guide features and graphs go with the segment.
+    let release: (() => Promise<void>) | undefined;
     try {
       const runner = await this.runnerFor({ ...this.opts.machine, model: plan.dream.model });
       const objective = await objectiveOf(plan.dream, runner);
+      release = () => runner.release(objective);
       const stage = createStage(plan, runner, objective);
       const size = { width: d.width, height: d.height };
       // The body may be empty (a segment no longer than the dissolves): then no file is made.
@@ -198,6 +201,7 @@ export class FarmWorker {
       throw err;
     } finally {
       stall.disable();
+      await release?.().catch(() => undefined);
       await decoder?.close();
       await encoder?.abort();
       await rm(dir, { recursive: true, force: true });

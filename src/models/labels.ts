@@ -44,9 +44,4 @@ export function resolveClass(labels: readonly string[], wanted: string): number 
   throw new UserError(`unknown class "${text}"; did you mean ${nearestNames(text, synonyms).map((n) => `"${n}"`).join(', ')}?`);
 }
 
-/** Short display name of a class: its first synonym (`tabby` for `tabby, tabby cat`). */
-export function className(labels: readonly string[], index: number): string {
-  return namesOf(labels[index] ?? String(index))[1] ?? String(index);
-}
-
 export { loadLabels };

@@ -3,6 +3,7 @@
  * push. `dreamflow live` is a thin command line over `startLive`; tests and the benchmark use it
  * directly.
  */
+import { rm, writeFile } from 'node:fs/promises';
 import { layer, type Objective } from '../dream/objectives.js';
 import { createRunner, type GradientRunner } from '../dream/runner.js';
 import { UserError } from '../errors.js';
@@ -257,6 +258,9 @@ export async function runLiveJob(spec: PipelineSpec, opts: RunOptions): Promise<
     adaptive: source.adapt,
     onWarning: warn,
   });
+  // Where a container's health check finds this server, whatever --port says (Dockerfile).
+  const healthFile = process.env['DREAMFLOW_HEALTH_FILE'];
+  if (healthFile) await writeFile(healthFile, JSON.stringify({ healthz: new URL('healthz', session.url).href, pid: process.pid }));
   const viewerUrl = viewerToken ? `${session.url}?token=${encodeURIComponent(viewerToken)}` : session.url;
   opts.onReady?.(`dreamflow live: open ${viewerUrl} to watch${token ? ` (${session.url}?token=… to control)` : ''}`);
   if (!opts.quiet) process.stderr.write(`dreamflow: dreaming ${source.input} at ${size.width}x${size.height}, ${source.fps} fps; Ctrl-C stops\n`);
@@ -266,6 +270,7 @@ export async function runLiveJob(spec: PipelineSpec, opts: RunOptions): Promise<
     await session.done;
   } finally {
     opts.signal?.removeEventListener('abort', stop);
+    if (healthFile) await rm(healthFile, { force: true });
   }
   const stats = session.scheduler.stats();
   const ended = session.scheduler.inputEnded ? 'input ended' : 'stopped';

@@ -95,12 +95,6 @@ export class TemporalDreamStage implements Stage {
     return this.settings;
   }
 
-  /** Forget the previous frame (e.g. the working size changed): the next frame starts fresh. */
-  reset(): void {
-    this.previousInput = undefined;
-    this.previousDream = undefined;
-  }
-
   async process(frame: Frame): Promise<Frame> {
     const s = this.settings;
     const input = fromBytes(frame.width, frame.height, frame.data);

@@ -132,6 +132,17 @@ export class SessionCache {
     return out;
   }
 
+  keys(): string[] {
+    return [...this.sessions.keys()];
+  }
+
+  /** Release the sessions whose keys match. */
+  async drop(matches: (key: string) => boolean): Promise<void> {
+    const gone = [...this.sessions.entries()].filter(([k]) => matches(k));
+    for (const [k] of gone) this.sessions.delete(k);
+    await Promise.all(gone.map(([, s]) => s.then((x) => x.release()).catch(() => undefined)));
+  }
+
   async close(): Promise<void> {
     const all = [...this.sessions.values()];
     this.sessions.clear();
