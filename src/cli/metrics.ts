@@ -1,12 +1,7 @@
-import { rename, rm } from 'node:fs/promises';
-import { dreamGain } from '../dream/deepdream.js';
-import { fromBytes } from '../dream/image.js';
-import { createRunner } from '../dream/runner.js';
 import { UserError } from '../errors.js';
-import { writeWarpingErrorPlot } from '../metrics/plot.js';
-import { measureVideos } from '../metrics/videoMetrics.js';
-import { checkImageOutput, tempPathFor } from '../sinks/imageFile.js';
-import { DREAM_OPTIONS, num, objective, parse, runnerOptions, str } from './options.js';
+import { measureDreamedVideo } from '../pipeline/measure.js';
+import { checkImageOutput } from '../sinks/imageFile.js';
+import { DREAM_OPTIONS, dreamFromFlags, num, parse, str } from './options.js';
 
 export const METRICS_HELP = `dreamflow metrics IN OUT [--json] [--plot PNG] [--no-gain] [--start S] [--duration S]
 
@@ -30,46 +25,31 @@ export async function metricsCommand(args: string[]): Promise<void> {
   if (!input || !output) throw new UserError('metrics: give the input and the dreamed output (dreamflow metrics IN OUT)');
   const plot = str(values, 'plot');
   if (plot) checkImageOutput(plot);
-  const runner = values['no-gain'] ? undefined : await createRunner({ ...runnerOptions(values), quiet: true });
-  try {
-    const obj = runner ? await objective(values, runner) : undefined;
-    const m = await measureVideos(input, output, {
-      start: str(values, 'start') === undefined ? undefined : num(values, 'start', 0, { min: 0 }),
-      duration: str(values, 'duration') === undefined ? undefined : num(values, 'duration', 0, { min: 0.001 }),
-      ...(runner && obj
-        ? { gainOf: (a, b) => dreamGain(runner, fromBytes(a.width, a.height, a.data), fromBytes(b.width, b.height, b.data), obj) }
-        : {}),
-    });
-    if (plot) {
-      const temp = tempPathFor(plot);
-      try {
-        await writeWarpingErrorPlot(temp, m.perFrame);
-        await rename(temp, plot);
-      } catch (err) {
-        await rm(temp, { force: true });
-        throw err;
-      }
-    }
-    const summary = {
-      frames: m.frames,
-      width: m.width,
-      height: m.height,
-      ewarpInput: m.ewarpInput,
-      ewarpOutput: m.ewarpOutput,
-      flickerRatio: m.flickerRatio,
-      dreamGain: m.dreamGain ?? null,
-      ...(plot ? { plot } : {}),
-    };
-    if (values.json) console.log(JSON.stringify(summary));
-    else {
-      console.log(`frames        ${m.frames} at ${m.width}x${m.height}`);
-      console.log(`E_warp input  ${m.ewarpInput.toExponential(3)}`);
-      console.log(`E_warp output ${m.ewarpOutput.toExponential(3)}`);
-      console.log(`flicker ratio ${m.flickerRatio.toFixed(2)}`);
-      if (m.dreamGain !== undefined) console.log(`dream gain    ${m.dreamGain.toFixed(2)}`);
-      if (plot) console.log(`plot          ${plot}`);
-    }
-  } finally {
-    await runner?.close();
+  const m = await measureDreamedVideo({
+    input,
+    output,
+    plot,
+    start: str(values, 'start') === undefined ? undefined : num(values, 'start', 0, { min: 0 }),
+    duration: str(values, 'duration') === undefined ? undefined : num(values, 'duration', 0, { min: 0.001 }),
+    dream: values['no-gain'] ? undefined : dreamFromFlags(values),
+  });
+  const summary = {
+    frames: m.frames,
+    width: m.width,
+    height: m.height,
+    ewarpInput: m.ewarpInput,
+    ewarpOutput: m.ewarpOutput,
+    flickerRatio: m.flickerRatio,
+    dreamGain: m.dreamGain ?? null,
+    ...(plot ? { plot } : {}),
+  };
+  if (values.json) console.log(JSON.stringify(summary));
+  else {
+    console.log(`frames        ${m.frames} at ${m.width}x${m.height}`);
+    console.log(`E_warp input  ${m.ewarpInput.toExponential(3)}`);
+    console.log(`E_warp output ${m.ewarpOutput.toExponential(3)}`);
+    console.log(`flicker ratio ${m.flickerRatio.toFixed(2)}`);
+    if (m.dreamGain !== undefined) console.log(`dream gain    ${m.dreamGain.toFixed(2)}`);
+    if (plot) console.log(`plot          ${plot}`);
   }
 }
