@@ -198,6 +198,7 @@ describe('dreamflow farm and worker', () => {
       ['a misspelt layer', ['--layer', 'inception_4z'], /layer/],
       ['a URL that is not Redis', ['--redis', 'http://localhost:6379'], /--redis must start with redis:\/\//],
       ['a bad segment length', ['--segment', 'ten'], /--segment must be a length/],
+      ['a machine flag that belongs to the workers', ['--backend', 'wasm'], /farm: --backend belongs to each worker's command line/],
     ])('%s, before anything is queued', async (_, extra, message) => {
       const out = join(dir, 'bad.mp4');
       const r = await runCli(['farm', clip, '-o', out, '--redis', redis.url, '--queue', QUEUE, ...CHEAP, ...extra]);

@@ -19,7 +19,9 @@ import { FrameDecoder } from '../media/decoder.js';
 import { loadOpenCv } from '../flow/cv.js';
 import { FrameEncoder } from '../media/encoder.js';
 import { loadManifest } from '../models/manifest.js';
+import type { Frame } from '../frame.js';
 import { objectiveOf } from '../pipeline/dream.js';
+import { throughStage } from '../pipeline/videoJob.js';
 import { validateSpec } from '../pipeline/spec.js';
 import { createStage, stagePlan, type StagePlan } from '../pipeline/stages.js';
 import { packFrames } from './dissolve.js';
@@ -154,13 +156,19 @@ export class FarmWorker {
       const head: Uint8Array[] = [];
       const tail: Uint8Array[] = [];
       let decoded = 0;
-      for await (const frame of decoder) {
-        if (this.stopController.signal.aborted) throw new Stopping();
-        const at = d.decodeFrom + decoded++;
-        if (at < d.warmupFrom) continue;
-        // Frame numbers as a single-machine run gives them: the per-frame jitter seed depends on it.
+      const stopped = new Promise<never>((_, reject) => this.stopController.signal.addEventListener('abort', () => reject(new Stopping()), { once: true }));
+      stopped.catch(() => undefined);
+      if (this.stopController.signal.aborted) throw new Stopping();
+      // Frame numbers as a single-machine run gives them: the per-frame jitter seed depends on it.
+      const select = (frame: Frame, ordinal: number): Frame | undefined => {
+        const at = d.decodeFrom + ordinal;
+        if (at < d.warmupFrom) return undefined;
         const index = at - d.indexBase;
-        const dreamed = await stage.process({ ...frame, index, ptsSeconds: index * frameSeconds });
+        return { ...frame, index, ptsSeconds: index * frameSeconds };
+      };
+      for await (const { dreamed, ordinal } of throughStage(decoder, stage, { select, abort: stopped })) {
+        decoded = ordinal + 1;
+        const at = d.decodeFrom + ordinal;
         if (at < d.first) head.push(dreamed.data);
         else if (at >= d.tailFrom) tail.push(dreamed.data);
         else await encoder!.write(dreamed);

@@ -166,10 +166,9 @@ export async function runVideoJob(runner: GradientRunner, objective: Objective, 
   });
   aborted.catch(() => undefined);
   try {
-    for await (const frame of race(decoder, aborted)) {
-      if (frame.index < progress.nextFrame) continue;
-      const t0 = performance.now();
-      const dreamed = await Promise.race([stage.process(frame), aborted]);
+    let t0 = performance.now();
+    const resumeAt = progress.nextFrame;
+    for await (const { frame, dreamed } of throughStage(decoder, stage, { abort: aborted, select: (f) => (f.index < resumeAt ? undefined : f) })) {
       const gain = await Promise.race([frameGain(runner, objective, frame, dreamed, opts.temporal.dream.tile), aborted]);
       await writeFile(store.framePath(frame.index), dreamed.data);
       progress = {
@@ -181,6 +180,7 @@ export async function runVideoJob(runner: GradientRunner, objective: Objective, 
       await store.commit(progress, stage.snapshot());
       if (progress.nextFrame % segmentFrames === 0) await encodeSegment(progress.nextFrame / segmentFrames - 1, segmentFrames);
       opts.onFrame?.(progress.nextFrame, total);
+      t0 = performance.now();
     }
   } finally {
     await decoder.close();
@@ -231,6 +231,29 @@ export async function checkVideoOutput(output: string): Promise<void> {
 export class Interrupted extends UserError {
   constructor(nextFrame: number, dir: string) {
     super(`interrupted after ${nextFrame} finished frame(s); run the same command with --resume to continue (progress kept in ${dir})`, 130);
+  }
+}
+
+/**
+ * The file loop's core, shared by whole-file jobs and farm segments: every frame of `frames`, in
+ * order and none dropped, through `stage` (backpressure: the next frame is decoded only when the
+ * stage has taken this one). `select` renumbers a decoded frame (its ordinal counts from 0) or
+ * skips it (undefined): resumed frames, a farm segment's frames before its warm-up. `abort`
+ * rejects to stop between or during frames.
+ */
+export async function* throughStage(
+  frames: AsyncIterable<Frame>,
+  stage: Stage,
+  opts: { select?: (frame: Frame, ordinal: number) => Frame | undefined; abort?: Promise<never> } = {},
+): AsyncGenerator<{ frame: Frame; dreamed: Frame; ordinal: number }> {
+  const abort = opts.abort ?? new Promise<never>(() => undefined);
+  let ordinal = 0;
+  for await (const decoded of race(frames, abort)) {
+    const n = ordinal++;
+    const frame = opts.select ? opts.select(decoded, n) : decoded;
+    if (!frame) continue;
+    const dreamed = await Promise.race([stage.process(frame), abort]);
+    yield { frame, dreamed, ordinal: n };
   }
 }
 
