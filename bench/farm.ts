@@ -3,7 +3,7 @@
  * every second) dreamed with the default video preset by one `dreamflow worker` process and by
  * two (one gradient thread each), through a real redis-server, plus `dreamflow video` on the
  * same machine with both threads as the single-machine baseline. Wall times, the speed-up of the
- * second worker, and the flicker at the cuts against inside segments (DESIGN.md definitions).
+ * second worker, and the flicker at the cuts against inside segments (docs/architecture.md definitions).
  *
  * Scaling model for separate machines: with segments of L frames and a dissolve of w, every
  * segment but the first costs L + w frames, so M machines finish about M · L/(L + w) times as

@@ -2,7 +2,7 @@
  * Video benchmark: a 640×360 camera pan across a real photo (kite.jpg, so the motion is known),
  * dreamed with the default video preset with optical flow and with --no-flow (every frame from
  * scratch), in the same run: seconds per frame, CPU utilisation (both cores?), flicker ratio and
- * dream gain of each (DESIGN.md definitions).
+ * dream gain of each (docs/architecture.md definitions).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

@@ -5,7 +5,7 @@ import { DREAM_OPTIONS, dreamFromFlags, num, parse, str } from './options.js';
 
 export const METRICS_HELP = `dreamflow metrics IN OUT [--json] [--plot PNG] [--no-gain] [--start S] [--duration S]
 
-Temporal stability and strength of a dreamed video OUT made from IN (DESIGN.md's definitions):
+Temporal stability and strength of a dreamed video OUT made from IN (docs/architecture.md's definitions):
 the warping error of input and output with flow on the input, their ratio (the flicker ratio:
 1 = as steady as the input, lower is steadier) and the dream gain (objective(OUT)/objective(IN)
 for --model/--layer, default GoogLeNet inception_4c/output; --no-gain skips it).

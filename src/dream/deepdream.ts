@@ -121,7 +121,7 @@ export async function objectiveValue(runner: GradientRunner, image: RgbImage, ob
 }
 
 /**
- * Dream gain (DESIGN.md): objective(output) / objective(input) for the configured objective at
+ * Dream gain (docs/architecture.md): objective(output) / objective(input) for the configured objective at
  * the working resolution. Undefined when the input gives the objective nothing to amplify.
  */
 export async function dreamGain(

@@ -1,5 +1,5 @@
 /**
- * Forward–backward consistency check (Ruder et al. 2016, as DESIGN.md "Measures" states it).
+ * Forward–backward consistency check (Ruder et al. 2016, as docs/architecture.md "Measures" states it).
  *
  * f₁ = flow A → B, f₂ = flow B → A, w̃(x) = f₂(x + f₁(x)) (bilinear). A pixel x of A is
  * - occluded / disoccluded when |f₁ + w̃|² ≥ 0.01(|f₁|² + |w̃|²) + 0.5

@@ -8,7 +8,7 @@ export interface VideoMetrics {
   frames: number;
   width: number;
   height: number;
-  /** E_warp of the input and of the output (DESIGN.md). */
+  /** E_warp of the input and of the output (docs/architecture.md). */
   ewarpInput: number;
   ewarpOutput: number;
   /** E_warp(output) / E_warp(input): 1 is as steady as the input, lower is steadier. */
@@ -34,7 +34,7 @@ export interface MeasureOptions {
 
 /**
  * Decode an input video and its dreamed output side by side at one size and measure temporal
- * stability exactly as DESIGN.md defines it: flow on consecutive INPUT frames, warping error of
+ * stability exactly as docs/architecture.md defines it: flow on consecutive INPUT frames, warping error of
  * input and output under that flow, and their ratio.
  */
 export async function measureVideos(inputPath: string, outputPath: string, opts: MeasureOptions = {}): Promise<VideoMetrics> {

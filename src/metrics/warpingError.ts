@@ -1,13 +1,13 @@
 import { consistencyMask, warp, type FlowField } from '../flow/index.js';
 
-/** Forward and backward flow between two consecutive INPUT frames t → t+1 (DESIGN.md, Measures). */
+/** Forward and backward flow between two consecutive INPUT frames t → t+1 (docs/architecture.md, Measures). */
 export interface FlowPair {
   forward: FlowField;
   backward: FlowField;
 }
 
 /**
- * Warping error of one pair of consecutive outputs (Lai et al. 2018, as DESIGN.md defines it):
+ * Warping error of one pair of consecutive outputs (Lai et al. 2018, as docs/architecture.md defines it):
  * E(t) = Σ M·‖O_t − warp(O_{t+1})‖² / Σ M over channel-pixels, values scaled to [0, 1], with
  * the flow computed on the input frames and M = 1 − occlusion (forward–backward check).
  * Pure; `current` and `next` are packed RGB (bytes or 0-255 floats).

@@ -1,5 +1,5 @@
 /**
- * Real-time scheduling for live jobs (DESIGN.md): sources write into a latest-frame slot, one
+ * Real-time scheduling for live jobs (docs/architecture.md): sources write into a latest-frame slot, one
  * dreaming loop always takes the newest frame (stale ones are dropped and counted, so latency
  * never grows), and an adaptive controller trades gradient steps and working resolution to hold
  * the target frame rate.

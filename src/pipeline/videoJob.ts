@@ -210,7 +210,7 @@ export async function runVideoJob(runner: GradientRunner, objective: Objective, 
   };
 }
 
-/** Dream gain of one frame (DESIGN.md): a measurement at the working resolution, not part of the stage. */
+/** Dream gain of one frame (docs/architecture.md): a measurement at the working resolution, not part of the stage. */
 function frameGain(runner: GradientRunner, objective: Objective, input: Frame, output: Frame, tile: number): Promise<number | undefined> {
   return dreamGain(runner, fromBytes(input.width, input.height, input.data), fromBytes(output.width, output.height, output.data), objective, tile);
 }

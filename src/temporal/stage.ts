@@ -64,7 +64,7 @@ export interface TemporalState {
 }
 
 /**
- * The video stage of DESIGN.md: for each frame, carry the previous dream along the optical flow
+ * The video stage of docs/architecture.md: for each frame, carry the previous dream along the optical flow
  * (masked where the flow is not trustworthy), then dream a few steps. The result keeps its
  * hallucinations attached to the scene instead of re-rolling them every frame.
  */

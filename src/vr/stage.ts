@@ -1,5 +1,5 @@
 /**
- * The 360° video stage: the temporal dream stage of DESIGN.md with everything wrapping around in
+ * The 360° video stage: the temporal dream stage of docs/architecture.md with everything wrapping around in
  * longitude, optionally dreaming through a cubemap, and for stereo frames one eye dreamed and
  * carried to the other (see stereo.ts).
  */
