@@ -9,19 +9,11 @@ import { loadLabels, loadManifest } from '../src/models/manifest.js';
 import { Network } from '../src/models/network.js';
 import { locateWeights } from '../src/models/weights.js';
 import { readImage } from '../src/sources/image.js';
+import { relativeError } from './helpers/numeric.js';
 import { SHARED_IMAGES } from './helpers/paths.js';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 
-function relativeError(a: Float32Array, b: Float32Array): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i]! - b[i]!) ** 2;
-    den += b[i]! ** 2;
-  }
-  return Math.sqrt(num / den);
-}
 
 function randomConv(k: number, inC: number, outC: number, stride: number, pad: number, relu: boolean): ConvParams {
   return {

@@ -15,17 +15,9 @@ import { Network } from '../src/models/network.js';
 import { layerShapes } from '../src/models/shapes.js';
 import { locateWeights } from '../src/models/weights.js';
 import { readImage } from '../src/sources/image.js';
+import { relativeError } from './helpers/numeric.js';
 import { SHARED_IMAGES } from './helpers/paths.js';
 
-function relativeError(a: Float32Array, b: Float32Array): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i]! - b[i]!) ** 2;
-    den += b[i]! ** 2;
-  }
-  return Math.sqrt(num / den);
-}
 
 /** Per model: a deep and a shallower layer, the logits layer, and where its neurons are probed. */
 const MODELS = {
