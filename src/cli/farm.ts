@@ -2,10 +2,9 @@ import { resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { DEFAULT_QUEUE } from '../farm/protocol.js';
 import { DEFAULT_SEGMENT, DEFAULT_WARMUP, runFarm } from '../farm/coordinator.js';
-import { flickerAtCuts } from '../farm/metrics.js';
+import { measureFarm } from '../farm/metrics.js';
 import { parseRedisUrl } from '../farm/redis.js';
 import { parseSize } from '../media/size.js';
-import { measureVideos } from '../metrics/videoMetrics.js';
 import { checkedObjective, dreamOf } from '../pipeline/dream.js';
 import { Progress } from '../pipeline/progress.js';
 import { sourceOf, specFromArgs } from '../pipeline/spec.js';
@@ -140,12 +139,7 @@ export async function farmCommand(args: string[]): Promise<void> {
       stalled: result.stalled,
       maxEventLoopStallMs: result.maxEventLoopStallMs,
     };
-    if (values.measure) {
-      const m = await measureVideos(input, output, { start, duration, width: result.width, height: result.height });
-      const cuts = flickerAtCuts(m.perFrame, result.cuts, result.warmup);
-      const round = (x: number): number | null => (Number.isFinite(x) ? Number(x.toFixed(3)) : null);
-      Object.assign(summary, { flickerRatio: round(m.flickerRatio), cutFlickerRatio: round(cuts.atCuts), insideFlickerRatio: round(cuts.inside) });
-    }
+    if (values.measure) Object.assign(summary, await measureFarm(input, output, result, { start, duration }));
     if (run.json) console.log(JSON.stringify(summary));
     else if (!quiet) {
       const measured = values.measure ? `, flicker ratio ${summary.flickerRatio} (at cuts ${summary.cutFlickerRatio}, inside ${summary.insideFlickerRatio})` : '';

@@ -2,6 +2,7 @@
  * Flicker at the farm's cuts against flicker inside segments: the check that segments dreamed
  * on different machines join without a visible jump.
  */
+import { measureVideos } from '../metrics/videoMetrics.js';
 import { mean } from '../metrics/warpingError.js';
 
 export interface CutFlicker {
@@ -26,4 +27,17 @@ export function flickerAtCuts(perFrame: { input: readonly number[]; output: read
     return e > 0 ? mean(pick(perFrame.output, cut)) / e : Number.NaN;
   };
   return { atCuts: ratio(true), inside: ratio(false) };
+}
+
+/** `farm --measure`: flicker ratio of the farmed clip, and at the cuts' dissolves against inside segments. */
+export async function measureFarm(
+  input: string,
+  output: string,
+  result: { width: number; height: number; cuts: number[]; warmup: number },
+  window: { start?: number | undefined; duration?: number | undefined },
+): Promise<{ flickerRatio: number | null; cutFlickerRatio: number | null; insideFlickerRatio: number | null }> {
+  const m = await measureVideos(input, output, { ...window, width: result.width, height: result.height });
+  const cuts = flickerAtCuts(m.perFrame, result.cuts, result.warmup);
+  const round = (x: number): number | null => (Number.isFinite(x) ? Number(x.toFixed(3)) : null);
+  return { flickerRatio: round(m.flickerRatio), cutFlickerRatio: round(cuts.atCuts), insideFlickerRatio: round(cuts.inside) };
 }

@@ -71,9 +71,25 @@ export interface LiveSession {
   close(): Promise<void>;
 }
 
+/** A live output: checked before the server starts, opened once the job runs. */
+interface LiveOutput {
+  check(target: string): void;
+  open(target: string, size: { width: number; height: number }, fps: number, onError: (err: Error) => void): Promise<PacedWriter>;
+}
+
+/** The live loop's outputs by sink kind (the `viewers` sink is the hub the loop publishes to). */
+export const LIVE_OUTPUTS: Record<'record' | 'push', LiveOutput> = {
+  record: { check: () => undefined, open: (path, size, fps, onError) => openRecording(path, size, fps, onError) },
+  push: { check: (url) => void parsePushTarget(url), open: (url, size, fps, onError) => openPush(parsePushTarget(url), size, fps, onError) },
+};
+
 export async function startLive(opts: LiveOptions): Promise<LiveSession> {
   const input = typeof opts.input === 'string' ? parseLiveInput(opts.input) : opts.input;
-  const pushTarget = opts.push ? parsePushTarget(opts.push) : undefined;
+  const wanted = [
+    ...(opts.record ? [{ kind: 'record' as const, target: opts.record }] : []),
+    ...(opts.push ? [{ kind: 'push' as const, target: opts.push }] : []),
+  ];
+  for (const o of wanted) LIVE_OUTPUTS[o.kind].check(o.target);
   const warn = opts.onWarning ?? ((m: string) => process.emitWarning(m, { code: 'DREAMFLOW_LIVE' }));
   const server = await LiveServer.listen({
     ...opts.server,
@@ -98,8 +114,7 @@ export async function startLive(opts: LiveOptions): Promise<LiveSession> {
     const temporal = opts.temporal ?? LIVE_TEMPORAL;
     // Outputs must not stop the show: a failing recording or push is reported and dropped.
     const outputFailed = (err: Error): void => warn(err.message);
-    if (opts.record) outputs.push(await openRecording(opts.record, opts.size, opts.fps, outputFailed));
-    if (pushTarget) outputs.push(await openPush(pushTarget, opts.size, opts.fps, outputFailed));
+    for (const o of wanted) outputs.push(await LIVE_OUTPUTS[o.kind].open(o.target, opts.size, opts.fps, outputFailed));
 
     const scheduler = new LiveScheduler(r, objective, temporal, {
       fps: opts.fps,
