@@ -115,6 +115,13 @@ describe('viewer page in headless Chromium', () => {
     expect(watching.latencyMs).not.toBeNull();
     expect(watching.latencyMs!).toBeLessThan(2000);
     await expect.poll(() => page.textContent('#stats'), { timeout: 5000 }).toMatch(/fps · latency \d+ ms/);
+    // The HUD shows the controller's level and where each frame's time goes; /stats has the same.
+    await expect.poll(() => page.textContent('#level'), { timeout: 5000 }).toMatch(/^level \d+: \d+ step\(s\) at \d+×\d+$/);
+    await expect.poll(() => page.textContent('#profile'), { timeout: 5000 }).toMatch(/^frame \d+ ms: .*flow \d+ · warp \d+ · dream \d+ .*encode \d+ · send \d+/);
+    const stats = (await (await fetch(new URL('stats', session!.url))).json()) as { profile: Record<string, { meanMs: number }>; level: { iterations: number }; floor: { minSteps: number } };
+    for (const phase of ['capture+queue', 'flow', 'warp', 'dream', 'encode', 'send']) expect(stats.profile[phase]?.meanMs, phase).toBeGreaterThanOrEqual(0);
+    expect(stats.floor.minSteps).toBe(1);
+    expect(stats.level.iterations).toBeGreaterThanOrEqual(1);
 
     // Share the (fake) camera: its frames replace the synthetic source and come back dreamed.
     await page.locator('#share').click();

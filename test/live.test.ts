@@ -15,6 +15,7 @@ import { UserError } from '../src/errors.js';
 import { probe } from '../src/media/probe.js';
 import { ffmpegRun } from '../src/media/run.js';
 import { AdaptiveController, LIVE_DREAM, LIVE_TEMPORAL, levelLadder, workingSize } from '../src/pipeline/live.js';
+import { TemporalDreamStage } from '../src/temporal/stage.js';
 import { Latest } from '../src/latest.js';
 import { startLive, type LiveOptions, type LiveSession } from '../src/pipeline/liveSession.js';
 import { checkOrigin, rightsFor } from '../src/server/access.js';
@@ -22,7 +23,7 @@ import { FLAG_BROWSER, encodeCameraMessage, parseClientMessage } from '../src/se
 import { liveInputArgs, parseLiveInput } from '../src/sources/live.js';
 import { presetCommand } from '../src/cli/preset.js';
 import { connectViewer, healthz, nextText, percentile, preloadOpenCv, sleep, upgradeStatus, waitFor, type TestViewer } from './helpers/live.js';
-import { BIN, ROOT, tempDir } from './helpers/paths.js';
+import { BIN, ROOT, SHARED_IMAGES, tempDir } from './helpers/paths.js';
 
 const CHEAP = { ...LIVE_TEMPORAL, dream: { ...LIVE_DREAM, octaves: 1, iterations: 2 }, frameIterations: 1 };
 const LAYER = 'inception_3b/output';
@@ -109,7 +110,8 @@ describe('live pieces', () => {
   });
 
   it('the controller trades steps, then resolution, to hold the frame rate, and climbs back', () => {
-    const ladder = levelLadder(2);
+    // A floor of 0 lets it give up the dream altogether (the old behaviour, by choice only).
+    const ladder = levelLadder(2, undefined, 0);
     expect(ladder).toEqual([
       { iterations: 2, scale: 1 },
       { iterations: 1, scale: 1 },
@@ -128,6 +130,46 @@ describe('live pieces', () => {
     expect(c.index).toBe(0);
     expect(workingSize(320, 180, 0.5)).toEqual({ width: 160, height: 90 });
     expect(workingSize(96, 64, 0.3)).toEqual({ width: 48, height: 32 });
+  });
+
+  it('never goes below the quality floor: it lowers the frame rate instead, and says so', () => {
+    const ladder = levelLadder(2);
+    expect(ladder.every((l) => l.iterations >= 1)).toBe(true);
+    expect(levelLadder(4, undefined, 2).every((l) => l.iterations >= 2)).toBe(true);
+    const c = new AdaptiveController(ladder, 10, { coolDownMs: 1000 });
+    let t = 0;
+    // Far too slow for 10 fps even at the cheapest level: the floor holds, the rate gives.
+    for (let i = 0; i < 60; i++) {
+      c.observe(0.4, (t += 100));
+      expect(c.level.iterations).toBeGreaterThanOrEqual(1);
+    }
+    expect(c.index).toBe(ladder.length - 1);
+    expect(c.throttledFps).toBeDefined();
+    expect(c.throttledFps!).toBeLessThan(10);
+    expect(c.throttledFps!).toBeCloseTo(0.9 / 0.4, 0);
+    // Fast enough again: no throttling once it climbs.
+    for (let i = 0; i < 200; i++) c.observe(0.01, (t += 100));
+    expect(c.throttledFps).toBeUndefined();
+  });
+
+  it('a static scene: the carried dream deepens frame after frame, up to a bound', async () => {
+    const photo = await sharp(join(SHARED_IMAGES, 'horses.jpg')).resize(96, 64, { fit: 'cover' }).removeAlpha().raw().toBuffer();
+    const temporal = { ...LIVE_TEMPORAL, dream: { ...LIVE_DREAM, iterations: 6 }, frameIterations: 1 };
+    const stage = new TemporalDreamStage(runner, objective, temporal);
+    const strength: number[] = [];
+    for (let i = 0; i < 60; i++) {
+      await stage.process({ index: i, ptsSeconds: i / 10, width: 96, height: 64, data: new Uint8Array(photo) });
+      strength.push(stage.lastReport!.residualRms);
+      // A fresh first frame gets one step like the rest (no stall), not the six of a full dream.
+      if (i === 0) expect(stage.lastReport!.fresh).toBe(true);
+    }
+    // Grows well past what one frame's steps give...
+    expect(strength[20]!).toBeGreaterThan(2 * strength[0]!);
+    expect(strength[59]!).toBeGreaterThan(strength[10]!);
+    // ...and stays bounded: the carry is capped, one frame's steps add little on top.
+    const cap = LIVE_TEMPORAL.carryLimitRms!;
+    for (const s of strength) expect(s).toBeLessThan(cap * 1.5);
+    console.log(`static scene residual RMS: ${[0, 5, 10, 20, 40, 59].map((i) => `${i}:${strength[i]!.toFixed(1)}`).join(' ')} (cap ${cap})`);
   });
 
   it('checks tokens, Origin and messages', () => {

@@ -10,6 +10,7 @@ import { describe, layer, type Objective } from '../dream/objectives.js';
 import type { GradientRunner } from '../dream/runner.js';
 import { UserError } from '../errors.js';
 import { Latest } from '../latest.js';
+import { RollingProfile, type PhaseStats } from '../metrics/profile.js';
 import type { ControlChanges, LiveControls } from '../server/protocol.js';
 import type { LiveFrame, LiveSource } from '../sources/live.js';
 import { DEFAULT_TEMPORAL, TemporalDreamStage, type TemporalSettings, type TemporalState } from '../temporal/stage.js';
@@ -22,16 +23,19 @@ export interface LiveLevel {
 }
 
 /**
- * Richest first: fewer steps at full size, then one step at smaller sizes, then no step at all
- * (the carried dream only, fading) as the last resort. Steps go first because the temporal
- * carry keeps deepening the dream at one step a frame; resolution is what the viewer sees.
+ * Richest first: fewer steps at full size, then the floor's steps at smaller sizes. Never fewer
+ * than `minSteps` (the quality floor, default 1): a live feed without gradient steps shows the
+ * camera, not a hallucination. Steps go first because the temporal carry keeps deepening the
+ * dream at a step or two a frame; resolution is what the viewer sees.
  */
-export function levelLadder(maxIterations: number, scales: readonly number[] = [0.8, 0.64, 0.5]): LiveLevel[] {
+export function levelLadder(maxIterations: number, scales: readonly number[] = [0.8, 0.64, 0.5], minSteps = 1): LiveLevel[] {
+  const floor = Math.max(0, Math.min(minSteps, maxIterations));
   if (maxIterations <= 0) return [{ iterations: 0, scale: 1 }];
   const levels: LiveLevel[] = [];
-  for (let i = maxIterations; i >= 1; i--) levels.push({ iterations: i, scale: 1 });
-  for (const scale of scales) levels.push({ iterations: 1, scale });
-  levels.push({ iterations: 0, scale: scales.length ? scales[scales.length - 1]! : 1 });
+  for (let i = maxIterations; i >= Math.max(1, floor); i--) levels.push({ iterations: i, scale: 1 });
+  for (const scale of scales) levels.push({ iterations: Math.max(1, floor), scale });
+  // Only a floor of 0 lets the controller drop the dream altogether.
+  if (floor === 0) levels.push({ iterations: 0, scale: scales.length ? scales[scales.length - 1]! : 1 });
   return levels;
 }
 
@@ -107,6 +111,15 @@ export class AdaptiveController {
     return this.ema;
   }
 
+  /**
+   * At the floor (the cheapest level) and still over budget: the feed keeps its dream and runs
+   * slower instead; this is the rate it can hold (undefined while it holds the target).
+   */
+  get throttledFps(): number | undefined {
+    if (this.i < this.levels.length - 1 || this.ema === undefined || this.ema <= this.budget) return undefined;
+    return this.budgetShare / this.ema;
+  }
+
   /** New ladder (the iterations ceiling changed): start again from its richest level. */
   setLevels(levels: LiveLevel[]): void {
     this.levels = levels;
@@ -175,6 +188,8 @@ export interface SchedulerOptions {
   controller?: ControllerOptions;
   /** The quality ladder (default: levelLadder of the temporal settings' frameIterations). */
   levels?: LiveLevel[];
+  /** The quality floor: gradient steps per frame the controller never goes below (default 1). */
+  minSteps?: number;
   /** Measure the dream gain of a frame every this many seconds (0: never). Costs two forward passes. */
   gainEverySeconds?: number;
   /** Browser camera frames take over from the --input source while they arrive (ms of grace). */
@@ -198,6 +213,10 @@ export interface SchedulerStats {
   level: LiveLevel & { index: number; width: number; height: number };
   /** Latest measured dream gain per origin (absent until measured). */
   gain: { source?: number; browser?: number };
+  /** The quality floor, and the frame rate held below the target to keep it (absent: target held). */
+  floor: { minSteps: number; throttledFps?: number };
+  /** Where each frame's time goes (rolling, ms). */
+  profile: Record<string, PhaseStats>;
 }
 
 /**
@@ -225,6 +244,8 @@ export class LiveScheduler {
   private lastGainAt = 0;
   private readonly gain: { source?: number; browser?: number } = {};
   private lastWorking = { width: 0, height: 0 };
+  private readonly minSteps: number;
+  readonly profile = new RollingProfile();
 
   constructor(
     private readonly runner: GradientRunner,
@@ -236,7 +257,11 @@ export class LiveScheduler {
     this.objective = objective;
     this.step = temporal.dream.step;
     this.maxIterations = temporal.frameIterations;
-    this.controller = new AdaptiveController(opts.levels ?? levelLadder(this.maxIterations), opts.fps, { enabled: opts.adaptive ?? true, ...opts.controller });
+    this.minSteps = opts.minSteps ?? 1;
+    this.controller = new AdaptiveController(opts.levels ?? levelLadder(this.maxIterations, undefined, this.minSteps), opts.fps, {
+      enabled: opts.adaptive ?? true,
+      ...opts.controller,
+    });
     this.stage = new TemporalDreamStage(runner, objective, temporal);
   }
 
@@ -312,6 +337,8 @@ export class LiveScheduler {
       dreamMs: (this.controller.smoothed ?? 0) * 1000,
       level: { ...level, index: this.controller.index, ...this.lastWorking },
       gain: { ...this.gain },
+      floor: { minSteps: this.minSteps, ...(this.controller.throttledFps !== undefined ? { throttledFps: Number(this.controller.throttledFps.toFixed(2)) } : {}) },
+      profile: this.profile.snapshot(),
     };
   }
 
@@ -359,13 +386,15 @@ export class LiveScheduler {
     this.stage.update({ ...(p.objective ? { objective: p.objective } : {}), settings: { dream: { ...this.stage.current.dream, step: this.step } } });
     if (p.iterations !== undefined && p.iterations !== this.maxIterations) {
       this.maxIterations = p.iterations;
-      this.controller.setLevels(levelLadder(p.iterations));
+      this.controller.setLevels(levelLadder(p.iterations, undefined, this.minSteps));
     }
   }
 
   private async dreamOne(frame: LiveFrame): Promise<void> {
     const level = this.controller.level;
     const t0 = performance.now();
+    // Capture, decode and the wait for the dream loop, on the wall clock the source stamped.
+    this.profile.add('capture+queue', Math.max(0, Date.now() - frame.capturedAt));
     const size = workingSize(frame.width, frame.height, level.scale);
     if (size.width !== this.lastWorking.width || size.height !== this.lastWorking.height) {
       // A new working size keeps the dream going: the carried state is resized rather than
@@ -376,9 +405,20 @@ export class LiveScheduler {
     this.lastWorking = size;
     this.stage.update({ settings: { frameIterations: level.iterations } });
     const small = size.width === frame.width && size.height === frame.height ? frame : resizeFrame(frame, size.width, size.height);
+    const t1 = performance.now();
     const dreamedSmall = await this.stage.process(small);
+    const t2 = performance.now();
     const data = small === frame ? dreamedSmall.data : addUpscaledResidual(frame, small, dreamedSmall.data);
     const dreamMs = performance.now() - t0;
+    const timings = this.stage.lastReport?.timings;
+    this.profile.add('scale', t1 - t0);
+    if (timings) {
+      this.profile.add('flow', timings.flow);
+      this.profile.add('warp', timings.warp);
+      this.profile.add('dream', timings.dream);
+    }
+    this.profile.add('upscale', performance.now() - t2);
+    this.profile.add('frame', dreamMs);
     // Fresh frames (the first, scene cuts) take the full --iterations: not what a frame costs.
     if (!this.stage.lastReport?.fresh) this.controller.observe(dreamMs / 1000);
     const now = performance.now();
@@ -407,6 +447,7 @@ export class LiveScheduler {
     this.lastGainAt = now;
     try {
       const g = await dreamGain(this.runner, fromBytes(width, height, input), fromBytes(width, height, output), this.objective);
+      this.profile.add('gain', performance.now() - now);
       if (g !== undefined) this.gain[origin] = g;
     } catch (err) {
       this.opts.onWarning?.(`dream gain not measured: ${(err as Error).message}`);
@@ -445,4 +486,12 @@ export function addUpscaledResidual(full: LiveFrame, small: LiveFrame, dreamedSm
  * carried frame (the controller lowers them); the flow estimated small.
  */
 export const LIVE_DREAM: DreamSettings = { ...DEFAULT_DREAM, octaves: 1, iterations: 6 };
-export const LIVE_TEMPORAL: TemporalSettings = { ...DEFAULT_TEMPORAL, dream: LIVE_DREAM, frameIterations: 2, flowMaxWidth: 160 };
+export const LIVE_TEMPORAL: TemporalSettings = {
+  ...DEFAULT_TEMPORAL,
+  dream: LIVE_DREAM,
+  frameIterations: 2,
+  flowMaxWidth: 160,
+  blend: Number(process.env['DF_BLEND'] ?? 0.95),
+  carryLimitRms: Number(process.env['DF_CAP'] ?? 30),
+  progressiveFresh: true,
+};

@@ -46,8 +46,10 @@ export interface LiveOptions {
   /** Adapt steps and resolution to hold fps (default true). */
   adaptive?: boolean;
   controller?: ControllerOptions;
-  /** The controller's quality ladder (default: from frameIterations; see levelLadder). */
+  /** The controller's quality ladder (default: from frameIterations and minSteps; see levelLadder). */
   levels?: LiveLevel[];
+  /** The quality floor: steps per frame never given up to hold the frame rate (default 1). */
+  minSteps?: number;
   /** Measure the dream gain every this many seconds (default 5; 0: never). */
   gainEverySeconds?: number;
   /** Server limits (maxPayload, maxViewers, maxBufferedBytes, jpegQuality, statsEveryMs, heartbeatMs). */
@@ -121,6 +123,7 @@ export async function startLive(opts: LiveOptions): Promise<LiveSession> {
       adaptive: opts.adaptive ?? true,
       ...(opts.controller ? { controller: opts.controller } : {}),
       ...(opts.levels ? { levels: opts.levels } : {}),
+      ...(opts.minSteps !== undefined ? { minSteps: opts.minSteps } : {}),
       gainEverySeconds: opts.gainEverySeconds ?? 5,
       onWarning: warn,
       onFrame: (f) => {
@@ -149,7 +152,9 @@ export async function startLive(opts: LiveOptions): Promise<LiveSession> {
         preempted: s.preempted,
         dreamMs: Math.round(s.dreamMs),
         level: s.level,
+        floor: s.floor,
         gain: s.gain,
+        profile: s.profile,
         reconnects: src?.reconnects ?? 0,
         sourceFrames: src?.frames ?? 0,
         camera: { frames: camera.stats.frames, active: camera.lastFrameAt > 0 && Date.now() - camera.lastFrameAt < 2000 },
@@ -218,6 +223,7 @@ interface LiveSourceSpec {
   fps: number;
   loop: boolean;
   adapt: boolean;
+  minSteps: number;
 }
 
 interface ViewersSpec {
@@ -271,6 +277,7 @@ export async function runLiveJob(spec: PipelineSpec, opts: RunOptions): Promise<
     objective: (r) => objectiveOf(plan.dream, r),
     temporal: plan.temporal,
     adaptive: source.adapt,
+    minSteps: source.minSteps,
     onWarning: warn,
   });
   // Where a container's health check finds this server, whatever --port says (Dockerfile).

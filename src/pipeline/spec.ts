@@ -153,6 +153,11 @@ export const SECTIONS: readonly SectionSpec[] = [
       f('fps', 'number', 'fps', 'frame rate to hold (steps and resolution adapt to it)', { min: 0.5, max: 60, default: 10 }),
       f('loop', 'boolean', 'loop', 'play a file input in a loop', { default: false }),
       f('adapt', 'boolean', 'adapt', 'lower steps and resolution to hold --fps', { negation: 'no-adapt', onlyNegation: true, default: true }),
+      f('minSteps', 'integer', 'min-steps', 'quality floor: gradient steps per frame never given up to hold --fps (the frame rate drops instead)', {
+        min: 0,
+        max: 8,
+        default: 1,
+      }),
     ],
   },
   { kind: 'dream', section: 'stages', help: 'DeepDream every frame', fields: DREAM_FIELDS },
@@ -165,7 +170,11 @@ export const SECTIONS: readonly SectionSpec[] = [
         negation: 'no-flow',
         default: true,
       }),
-      f('blend', 'number', 'blend', 'share of the previous dream carried to the next frame, 0-1', { min: 0, max: 1, default: DEFAULT_TEMPORAL.blend }),
+      f('blend', 'number', 'blend', 'share of the previous dream carried to the next frame, 0-1 (live: higher, so the dream builds up)', {
+        min: 0,
+        max: 1,
+        default: byLive(LIVE_TEMPORAL.blend, DEFAULT_TEMPORAL.blend),
+      }),
       f('frameIterations', 'integer', 'frame-iterations', 'steps per octave on carried frames (live: at most, the controller lowers them)', {
         min: 0,
         max: 1000,

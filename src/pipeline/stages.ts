@@ -10,6 +10,7 @@ import { TemporalDreamStage, type TemporalSettings } from '../temporal/stage.js'
 import type { StereoMode } from '../vr/layout.js';
 import { VrStage, type Projection, type VrSettings } from '../vr/stage.js';
 import { dreamOf, dreamSettingsOf, type DreamSpec } from './dream.js';
+import { LIVE_TEMPORAL } from './live.js';
 import type { ResumableStage } from './videoJob.js';
 import { sectionOf, type PipelineSpec, type StageKind } from './spec.js';
 
@@ -56,10 +57,20 @@ export const STAGES: Record<StageKind, StageEntry> = {
 export function stagePlan(spec: PipelineSpec): StagePlan {
   const dream = dreamOf(spec);
   const settings = dreamSettingsOf(dream);
+  const live = spec.source.kind === 'live';
   const start: StagePlan = {
     dream,
     settings,
-    temporal: { dream: settings, frameIterations: settings.iterations, blend: 0, flow: false, flowMaxWidth: 256, wrapX: false },
+    temporal: {
+      dream: settings,
+      frameIterations: settings.iterations,
+      blend: 0,
+      flow: false,
+      flowMaxWidth: 256,
+      wrapX: false,
+      // Live feeds build their dream up over frames (bounded) and never stall on a fresh frame.
+      ...(live ? { carryLimitRms: LIVE_TEMPORAL.carryLimitRms, progressiveFresh: true } : {}),
+    },
   };
   return spec.stages.reduce((plan, s) => STAGES[s.kind as StageKind](spec, plan), start);
 }

@@ -14,6 +14,7 @@ import sharp from 'sharp';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { UserError } from '../errors.js';
 import { LatestWorker } from '../latest.js';
+import { RollingProfile, type PhaseStats } from '../metrics/profile.js';
 import { checkOrigin, requestToken, rightsFor, tokenMatches, type AccessPolicy, type Rights } from './access.js';
 import { viewerPage } from './page.js';
 import {
@@ -126,6 +127,8 @@ export class LiveServer {
   private closing = false;
   private timers: NodeJS.Timeout[] = [];
   private readonly counters = { sent: 0, skipped: 0, refused: 0, cameraFrames: 0, lastFrameBytes: 0 };
+  /** Encode and send times of the frames this hub published (the live profile's last phases). */
+  private readonly profile = new RollingProfile();
 
   private constructor(opts: LiveServerOptions) {
     this.opts = { maxPayload: 1 << 20, maxViewers: 64, maxBufferedBytes: 128 << 10, jpegQuality: 80, ...opts };
@@ -277,6 +280,18 @@ export class LiveServer {
           'Referrer-Policy': 'no-referrer',
         });
         res.end(req.method === 'HEAD' ? undefined : page);
+        return;
+      }
+      if (url.pathname === '/stats') {
+        // Viewer-level data: the same rights as watching.
+        const token = url.searchParams.get('token') ?? undefined;
+        if (!rightsFor(this.policy, token).watch) {
+          res.writeHead(401, { 'Content-Type': 'text/plain' }).end('viewer token required\n');
+          return;
+        }
+        const body = JSON.stringify(this.liveStats());
+        res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
+        res.end(req.method === 'HEAD' ? undefined : body);
         return;
       }
       if (url.pathname === '/healthz') {
@@ -434,12 +449,19 @@ export class LiveServer {
 
   private sendStats(): void {
     if (this.clients.size === 0 || !this.handlers) return;
-    const h = this.handlers.health();
-    const msg = { type: 'stats', viewers: this.clients.size, ...pick(h, ['fps', 'dreamMs', 'level', 'frames', 'drops', 'gain', 'input']) };
+    const msg = { type: 'stats', viewers: this.clients.size, ...this.liveStats() };
     for (const c of this.clients.values()) this.sendJson(c, msg);
   }
 
+  /** What `/stats` answers and the HUD shows: rate, level, floor, gain and the time profile of a frame. */
+  liveStats(): Record<string, unknown> {
+    const h = this.handlers?.health() ?? {};
+    const profile = { ...((h.profile as Record<string, PhaseStats> | undefined) ?? {}), ...this.profile.snapshot() };
+    return { ...pick(h, ['fps', 'targetFps', 'dreamMs', 'level', 'floor', 'frames', 'drops', 'gain', 'input']), viewers: this.clients.size, profile };
+  }
+
   private async encodeAndSend(f: PublishedFrame): Promise<void> {
+    const t0 = performance.now();
     const jpeg = await sharp(Buffer.from(f.data.buffer, f.data.byteOffset, f.data.length), { raw: { width: f.width, height: f.height, channels: 3 } })
       .jpeg({ quality: this.opts.jpegQuality })
       .toBuffer();
@@ -458,6 +480,7 @@ export class LiveServer {
       },
       jpeg,
     );
+    const t1 = performance.now();
     this.counters.lastFrameBytes = msg.length;
     for (const c of this.clients.values()) {
       if (!c.rights.watch || c.ws.readyState !== c.ws.OPEN) continue;
@@ -471,6 +494,8 @@ export class LiveServer {
       c.sent++;
       this.counters.sent++;
     }
+    this.profile.add('encode', t1 - t0);
+    this.profile.add('send', performance.now() - t1);
   }
 
   private warn(message: string): void {

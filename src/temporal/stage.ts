@@ -19,6 +19,19 @@ export interface TemporalSettings {
   flowMaxWidth: number;
   /** Horizontal wrap-around for 360° panoramas (flow, warping and occlusion all wrap). */
   wrapX: boolean;
+  /**
+   * Live build-up: the carried dream may deepen frame after frame up to this RMS (grey levels)
+   * instead of the depth of the last fresh frame, so what stays in view keeps hallucinating more
+   * (occlusions and fast motion still reset it locally through the flow mask). Absent: the
+   * video behaviour, capped at the fresh frame's depth.
+   */
+  carryLimitRms?: number | undefined;
+  /**
+   * Live: a fresh frame (the first, a scene cut, a loop restart) gets `frameIterations` steps
+   * like any other, and the dream builds up over the following frames instead of stalling the
+   * feed for a full dream.
+   */
+  progressiveFresh?: boolean | undefined;
 }
 
 /**
@@ -51,6 +64,8 @@ export interface FrameReport {
   residualRms: number;
   /** Forward and backward flow between the previous input and this one (when computed). */
   flow?: { forward: FlowField; backward: FlowField };
+  /** Where the frame's time went, in ms (flow, warp: mask, warp and carry; dream). */
+  timings: { flow: number; warp: number; dream: number };
 }
 
 /** What must survive a restart to continue exactly where a run stopped. */
@@ -107,25 +122,28 @@ export class TemporalDreamStage implements Stage {
 
     let start = input;
     let flow: FrameReport['flow'];
+    const t0 = performance.now();
+    let t1 = t0;
     if (carry) {
       flow = await computeFlowPair(prev, frame, { maxWidth: s.flowMaxWidth, wrapX: s.wrapX });
+      t1 = performance.now();
       // flow.backward maps this frame's pixels to where they were: bring the old dream here.
       const mask = consistencyMask(flow.backward, flow.forward, { wrapX: s.wrapX });
       const residual = residualOf(this.previousDream!, fromBytes(prev.width, prev.height, prev.data));
       const warped = warp(residual, frame.width, frame.height, 3, flow.backward, { wrapX: s.wrapX });
-      start = carryResidual(input, warped, mask, s.blend, this.referenceRms);
+      start = carryResidual(input, warped, mask, s.blend, s.carryLimitRms ?? this.referenceRms);
     }
-    const settings: DreamSettings = carry
-      ? { ...s.dream, iterations: s.frameIterations, seed }
-      : { ...s.dream, seed };
+    const t2 = performance.now();
+    const settings: DreamSettings = carry || (s.progressiveFresh && s.flow) ? { ...s.dream, iterations: s.frameIterations, seed } : { ...s.dream, seed };
     // A 360° stage dreams with wrap-around too (the dream settings alone may not say so).
     if (s.wrapX) settings.wrapX = true;
     const dreamed = await this.dreamImage(start, this.objective, settings);
+    const t3 = performance.now();
     const residualRms = rms(residualOf(dreamed, input));
     if (!carry) this.referenceRms = residualRms;
     this.previousInput = frame;
     this.previousDream = dreamed;
-    this.lastReport = { index: frame.index, fresh: !carry, sceneCut, residualRms, ...(flow ? { flow } : {}) };
+    this.lastReport = { index: frame.index, fresh: !carry, sceneCut, residualRms, ...(flow ? { flow } : {}), timings: { flow: t1 - t0, warp: t2 - t1, dream: t3 - t2 } };
     return { ...frame, data: toBytes(dreamed) };
   }
 
