@@ -1,19 +1,31 @@
 /**
- * Live benchmark: delivered frames per second and capture-to-viewer latency (p50/p95) at
- * 320×180 for 1 and 10 WebSocket viewers, with the default live settings (model default layer,
- * adaptive controller holding the default 10 fps), a synthetic lavfi source and real sockets.
+ * Live benchmark on a camera-like real clip: a slow pan over kite.jpg with eagle.jpg crossing it
+ * (20 s at 30 fps, played in real time in a loop, so each loop restart is a fresh frame), at the
+ * default live settings, real WebSocket viewers on 127.0.0.1. Reports delivered fps per viewer,
+ * capture-to-viewer latency (p50/p95), the level the controller settles at, the dream gain over
+ * time in 10 s windows and the time profile of a frame; the previous behaviour (no quality
+ * floor, no build-up, full dream on fresh frames) in the same run.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import WebSocket from 'ws';
-import { createRunner } from '../src/dream/runner.js';
+import { createRunner, type GradientRunner } from '../src/dream/runner.js';
+import { LIVE_TEMPORAL } from '../src/pipeline/live.js';
 import { startLive } from '../src/pipeline/liveSession.js';
 import { decodeFrameMessage } from '../src/server/protocol.js';
-import { round, writeResult } from './util.js';
+import type { TemporalSettings } from '../src/temporal/stage.js';
+import { makeCrossingClip } from './fixtures/clips.js';
+import { round, sharedImage, writeResult } from './util.js';
 
 const SIZE = { width: 320, height: 180 };
-const FPS = 10;
+const FPS = Number(process.env.BENCH_LIVE_FPS ?? 10);
 /** The controller settles (and the first, full dream passes) before measuring. */
 const WARMUP_S = Number(process.env.BENCH_LIVE_WARMUP ?? 10);
-const MEASURE_S = Number(process.env.BENCH_LIVE_SECONDS ?? 20);
+const MEASURE_S = Number(process.env.BENCH_LIVE_SECONDS ?? 60);
+/** The long run that checks the dream does not run away. */
+const SOAK_S = Number(process.env.BENCH_LIVE_SOAK ?? 300);
+const WINDOW_S = 10;
 
 function percentile(values: number[], p: number): number {
   if (values.length === 0) return NaN;
@@ -41,20 +53,66 @@ function connect(url: string): Promise<{ ws: WebSocket; arrivals: Arrival[] }> {
   });
 }
 
-async function runCase(viewers: number, runner: Awaited<ReturnType<typeof createRunner>>): Promise<Record<string, unknown>> {
-  const session = await startLive({ input: 'lavfi:testsrc2', size: SIZE, fps: FPS, port: 0, runner, onWarning: (m) => process.stderr.write(`bench live: ${m}\n`) });
+interface Behaviour {
+  label: string;
+  temporal: TemporalSettings;
+  minSteps: number;
+}
+
+const CURRENT: Behaviour = { label: 'default (floor of 1 step, build-up, progressive fresh frames)', temporal: LIVE_TEMPORAL, minSteps: 1 };
+const PREVIOUS: Behaviour = {
+  label: 'previous (no floor, carry capped at a fresh frame, full dream on fresh frames)',
+  temporal: { ...LIVE_TEMPORAL, blend: 0.9, carryLimitRms: undefined, progressiveFresh: false },
+  minSteps: 0,
+};
+
+async function runCase(clip: string, viewers: number, seconds: number, behaviour: Behaviour, runner: GradientRunner): Promise<Record<string, unknown>> {
+  const session = await startLive({
+    input: clip,
+    loop: true,
+    size: SIZE,
+    fps: FPS,
+    port: 0,
+    runner,
+    temporal: behaviour.temporal,
+    minSteps: behaviour.minSteps,
+    gainEverySeconds: 2,
+    onWarning: (m) => process.stderr.write(`bench live: ${m}\n`),
+  });
   try {
     const clients = await Promise.all(Array.from({ length: viewers }, () => connect(session.url)));
     await new Promise((r) => setTimeout(r, WARMUP_S * 1000));
     const from = Date.now();
     const before = session.scheduler.stats();
-    await new Promise((r) => setTimeout(r, MEASURE_S * 1000));
+    // The gain measured every 2 s, averaged per 10 s window; the level at each window's end.
+    const windows: Array<{ t: number; gain: number | null; level: string; fps: number }> = [];
+    let samples: number[] = [];
+    let lastGain: number | undefined;
+    const sampler = setInterval(() => {
+      const g = session.scheduler.stats().gain.source;
+      if (g !== undefined && g !== lastGain) samples.push(g);
+      lastGain = g;
+    }, 500);
+    for (let t = WINDOW_S; t <= seconds; t += WINDOW_S) {
+      await new Promise((r) => setTimeout(r, WINDOW_S * 1000));
+      const s = session.scheduler.stats();
+      const mean = samples.length ? samples.reduce((a, b) => a + b, 0) / samples.length : null;
+      windows.push({ t, gain: mean === null ? null : round(mean, 2), level: `${s.level.iterations} step(s) at ${s.level.width}x${s.level.height}`, fps: round(s.fps, 2) });
+      samples = [];
+      process.stderr.write(`bench live: ${viewers} viewer(s) t=${t}s gain ${mean?.toFixed(2)} ${windows.at(-1)!.level} ${s.fps.toFixed(1)} fps\n`);
+    }
+    clearInterval(sampler);
     const to = Date.now();
     const after = session.scheduler.stats();
+    const hub = session.server.liveStats();
     const perViewerFps = clients.map((c) => c.arrivals.filter((a) => a.at >= from && a.at < to).length / ((to - from) / 1000));
     const latencies = clients.flatMap((c) => c.arrivals.filter((a) => a.at >= from && a.at < to).map((a) => a.latencyMs));
     for (const c of clients) c.ws.close();
+    const gains = windows.map((w) => w.gain).filter((g): g is number => g !== null);
+    const firstMinute = windows.filter((w) => w.t <= 60 && w.gain !== null).map((w) => w.gain!);
+    const firstMinuteMean = firstMinute.reduce((a, b) => a + b, 0) / Math.max(1, firstMinute.length);
     return {
+      behaviour: behaviour.label,
       viewers,
       seconds: round((to - from) / 1000, 1),
       deliveredFps: round(perViewerFps.reduce((a, b) => a + b, 0) / viewers, 2),
@@ -62,10 +120,12 @@ async function runCase(viewers: number, runner: Awaited<ReturnType<typeof create
       latencyMs: { p50: round(percentile(latencies, 50), 0), p95: round(percentile(latencies, 95), 0), max: round(Math.max(...latencies), 0) },
       dreamedFrames: after.frames - before.frames,
       droppedInputFrames: after.drops - before.drops,
-      dreamMs: round(after.dreamMs, 0),
       level: after.level,
-      gain: after.gain.source === undefined ? null : round(after.gain.source),
-      viewerSkips: session.server.stats().skipped,
+      floor: after.floor,
+      gainWindows: windows,
+      minWindowGain: gains.length ? Math.min(...gains) : null,
+      lastOverFirstMinute: gains.length ? round(gains.at(-1)! / firstMinuteMean, 3) : null,
+      profileMs: Object.fromEntries(Object.entries(hub.profile as Record<string, { meanMs: number; p95Ms: number }>).map(([k, v]) => [k, { mean: v.meanMs, p95: v.p95Ms }])),
     };
   } finally {
     await session.close();
@@ -73,30 +133,26 @@ async function runCase(viewers: number, runner: Awaited<ReturnType<typeof create
 }
 
 export async function benchLive(): Promise<Record<string, unknown>> {
-  const cases = [];
-  let model = '';
-  let layerName = '';
-  // The default engine and the previous one (tfjs on wasm), in the same run.
-  for (const backend of ['onnx', 'wasm'] as const) {
-    const runner = await createRunner({ backend, quiet: true });
-    model = runner.manifest.name;
-    layerName = runner.manifest.defaultLayer;
-    try {
-      for (const viewers of [1, 10]) {
-        process.stderr.write(`bench live: ${runner.backend}, ${viewers} viewer(s), ${WARMUP_S} s warm-up + ${MEASURE_S} s…\n`);
-        cases.push({ backend: runner.backend, ...(await runCase(viewers, runner)) });
-      }
-    } finally {
-      await runner.close();
-    }
+  const dir = await mkdtemp(join(tmpdir(), 'dreamflow-bench-live-'));
+  const clip = await makeCrossingClip({ background: sharedImage('kite.jpg'), object: sharedImage('eagle.jpg'), width: 640, height: 360, fps: 30, seconds: 20, dir, name: 'crossing.mp4' });
+  const runner = await createRunner({ quiet: true });
+  try {
+    const cases = [];
+    cases.push(await runCase(clip, 1, SOAK_S, CURRENT, runner));
+    cases.push(await runCase(clip, 10, MEASURE_S, CURRENT, runner));
+    cases.push(await runCase(clip, 1, MEASURE_S, PREVIOUS, runner));
+    const result = {
+      task: `dreamflow live on a real clip (pan over kite.jpg, eagle.jpg crossing; 640x360 30 fps in a loop) at ${SIZE.width}x${SIZE.height}, target ${FPS} fps, ${runner.backend} engine`,
+      model: runner.manifest.name,
+      layer: runner.manifest.defaultLayer,
+      backend: runner.backend,
+      target: { fps: FPS, minFps: 0.9 * FPS, p95LatencyMs: 1000, minGain: 2, soakSeconds: SOAK_S },
+      cases,
+    };
+    writeResult('live', result);
+    return result;
+  } finally {
+    await runner.close();
+    await rm(dir, { recursive: true, force: true });
   }
-  const result = {
-    task: `dreamflow live, lavfi:testsrc2 at ${SIZE.width}x${SIZE.height}, target ${FPS} fps, default live settings (adaptive)`,
-    model,
-    layer: layerName,
-    target: { fps: 5, p95LatencyMs: 1000 },
-    cases,
-  };
-  writeResult('live', result);
-  return result;
 }

@@ -481,9 +481,12 @@ export function addUpscaledResidual(full: LiveFrame, small: LiveFrame, dreamedSm
 }
 
 /**
- * Live defaults: one octave; 6 steps for a fresh frame (the first, a scene cut), whose depth is
- * also the most the carried dream may reach (the stage's drift guard); at most 2 steps per
- * carried frame (the controller lowers them); the flow estimated small.
+ * Live defaults (bench/results/live.json): one octave; at most 2 steps per frame (the
+ * controller lowers them to the floor, 1 by default); a fresh frame (the first, a scene cut, a
+ * loop restart) gets those steps too instead of a full dream, so it never stalls the feed; 95 %
+ * of the warped dream carried, so what stays in view deepens frame after frame, bounded by the
+ * carry's RMS cap of 30 grey levels and by the carry's own decay; the flow estimated small.
+ * `iterations` (6) remains the full dream of non-live uses of these settings.
  */
 export const LIVE_DREAM: DreamSettings = { ...DEFAULT_DREAM, octaves: 1, iterations: 6 };
 export const LIVE_TEMPORAL: TemporalSettings = {
@@ -491,7 +494,7 @@ export const LIVE_TEMPORAL: TemporalSettings = {
   dream: LIVE_DREAM,
   frameIterations: 2,
   flowMaxWidth: 160,
-  blend: Number(process.env['DF_BLEND'] ?? 0.95),
-  carryLimitRms: Number(process.env['DF_CAP'] ?? 30),
+  blend: 0.95,
+  carryLimitRms: 30,
   progressiveFresh: true,
 };

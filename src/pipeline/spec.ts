@@ -90,7 +90,7 @@ const DREAM_FIELDS: FieldSpec[] = [
   f('guide', 'string', 'guide', 'make the dream look like this picture’s features'),
   f('octaves', 'integer', 'octaves', 'octaves in the pyramid', { min: 1, max: 12, default: byLive(LIVE_DREAM.octaves, DEFAULT_DREAM.octaves) }),
   f('octaveScale', 'number', 'octave-scale', 'size ratio between octaves', { min: 1.01, max: 4, default: DEFAULT_DREAM.octaveScale }),
-  f('iterations', 'integer', 'iterations', 'gradient steps per octave (video and live: first frame and scene cuts)', {
+  f('iterations', 'integer', 'iterations', 'gradient steps per octave (video: on the first frame and after scene cuts)', {
     min: 0,
     max: 10000,
     default: byLive(LIVE_DREAM.iterations, DEFAULT_DREAM.iterations),
@@ -152,7 +152,7 @@ export const SECTIONS: readonly SectionSpec[] = [
       f('size', 'string', 'size', 'working and output size WxH, even numbers', { default: '320x180', check: userCheck(parseLiveSize) }),
       f('fps', 'number', 'fps', 'frame rate to hold (steps and resolution adapt to it)', { min: 0.5, max: 60, default: 10 }),
       f('loop', 'boolean', 'loop', 'play a file input in a loop', { default: false }),
-      f('adapt', 'boolean', 'adapt', 'lower steps and resolution to hold --fps', { negation: 'no-adapt', onlyNegation: true, default: true }),
+      f('adapt', 'boolean', 'adapt', 'adapt steps and resolution to hold --fps (--no-adapt: never, frames are dropped instead)', { negation: 'no-adapt', onlyNegation: true, default: true }),
       f('minSteps', 'integer', 'min-steps', 'quality floor: gradient steps per frame never given up to hold --fps (the frame rate drops instead)', {
         min: 0,
         max: 8,
