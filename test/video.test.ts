@@ -52,10 +52,11 @@ describe('dreamflow video', () => {
     const resumed = join(dir, 'resumed.mp4');
     const work = join(dir, '.resumed.mp4.dreamflow');
     const child = spawn(process.execPath, [BIN, 'video', clip, '-o', resumed, ...args, '--quiet'], { stdio: 'ignore' });
-    // Kill it once a few frames are committed (state.bin is replaced after every frame).
+    // Kill it once a few frames are committed (state.bin is replaced after every frame). A frame's
+    // file is written before its commit, so six files mean at least five commits.
     const state = join(work, 'state.bin');
     const deadline = Date.now() + 120_000;
-    while (Date.now() < deadline && !(existsSync(state) && readdirSync(work).filter((f) => f.endsWith('.rgb')).length >= 5)) {
+    while (Date.now() < deadline && !(existsSync(state) && readdirSync(work).filter((f) => f.endsWith('.rgb')).length >= 6)) {
       await new Promise((r) => setTimeout(r, 50));
     }
     child.kill('SIGKILL');
