@@ -4,7 +4,8 @@
  * default live settings, real WebSocket viewers on 127.0.0.1. Reports delivered fps per viewer,
  * capture-to-viewer latency (p50/p95), the level the controller settles at, the dream gain over
  * time in 10 s windows and the time profile of a frame; the previous behaviour (no quality
- * floor, no build-up, full dream on fresh frames) in the same run.
+ * floor, no build-up, full dream on fresh frames) and the previous default engine (tfjs on wasm)
+ * in the same run.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -112,6 +113,7 @@ async function runCase(clip: string, viewers: number, seconds: number, behaviour
     const firstMinute = windows.filter((w) => w.t <= 60 && w.gain !== null).map((w) => w.gain!);
     const firstMinuteMean = firstMinute.reduce((a, b) => a + b, 0) / Math.max(1, firstMinute.length);
     return {
+      backend: runner.backend,
       behaviour: behaviour.label,
       viewers,
       seconds: round((to - from) / 1000, 1),
@@ -141,8 +143,16 @@ export async function benchLive(): Promise<Record<string, unknown>> {
     cases.push(await runCase(clip, 1, SOAK_S, CURRENT, runner));
     cases.push(await runCase(clip, 10, MEASURE_S, CURRENT, runner));
     cases.push(await runCase(clip, 1, MEASURE_S, PREVIOUS, runner));
+    // The previous default engine: where the floor shows, the feed keeps its dream and slows down.
+    const wasm = await createRunner({ backend: 'wasm', quiet: true });
+    try {
+      cases.push(await runCase(clip, 1, MEASURE_S, CURRENT, wasm));
+      cases.push(await runCase(clip, 1, MEASURE_S, PREVIOUS, wasm));
+    } finally {
+      await wasm.close();
+    }
     const result = {
-      task: `dreamflow live on a real clip (pan over kite.jpg, eagle.jpg crossing; 640x360 30 fps in a loop) at ${SIZE.width}x${SIZE.height}, target ${FPS} fps, ${runner.backend} engine`,
+      task: `dreamflow live on a real clip (pan over kite.jpg, eagle.jpg crossing; 640x360 30 fps in a loop) at ${SIZE.width}x${SIZE.height}, target ${FPS} fps, engines ${runner.backend} (default) and wasm`,
       model: runner.manifest.name,
       layer: runner.manifest.defaultLayer,
       backend: runner.backend,

@@ -677,7 +677,7 @@ export function argsOfSpec(command: PresetCommand, spec: PipelineSpec): string[]
       else args.push(`--${field.flag}`, String(v));
     }
   };
-  void command;
+  if (commandOf(spec) !== command) throw new Error(`a ${commandOf(spec)} spec is not made by dreamflow ${command}`);
   emit(spec.source, 'source');
   spec.stages.forEach((s) => emit(s, 'stages'));
   spec.sinks.forEach((s) => emit(s, 'sinks'));
