@@ -92,7 +92,7 @@ describe('live pieces', () => {
     expect(() => parseLiveInput('gopher://x/y')).toThrow(/unsupported URL scheme/);
     expect(() => parseLiveInput('no-such-clip.mp4')).toThrow(UserError);
     expect(liveInputArgs({ kind: 'lavfi', graph: 'testsrc2', label: '' }, { width: 96, height: 64, fps: 8 })).toEqual(['-re', '-f', 'lavfi', '-i', 'testsrc2=size=96x64:rate=8']);
-    expect(liveInputArgs({ kind: 'file', path: 'a.mp4', label: '' }, { width: 96, height: 64, fps: 8, loop: true })).toEqual(['-re', '-stream_loop', '-1', '-i', 'a.mp4']);
+    expect(liveInputArgs({ kind: 'file', path: 'a.mp4', label: '' }, { width: 96, height: 64, fps: 8, loop: true })).toEqual(['-re', '-stream_loop', '-1', '-i', `file:${join(process.cwd(), 'a.mp4')}`]);
   });
 
   it('keeps only the newest frame and counts the rest as drops', async () => {

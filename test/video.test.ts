@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, statSync, truncateSync, writeFileSync, copyFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, truncateSync, writeFileSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { probe } from '../src/media/probe.js';
@@ -117,6 +118,47 @@ describe('dreamflow video', () => {
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
       expect(existsSync(out)).toBe(false);
       expect(readdirSync(d).filter((f) => f.startsWith('.'))).toEqual([]);
+    });
+
+    it('an output that is the input (also through a link, also from a pipeline file): refused before any work, input unchanged', async () => {
+      const d = tempDir();
+      const input = join(d, 'a.mp4');
+      copyFileSync(clip, input);
+      const before = createHash('sha256').update(readFileSync(input)).digest('hex');
+      symlinkSync(input, join(d, 'link.mp4'));
+      for (const out of [input, join(d, 'link.mp4'), join(d, '.', 'a.mp4')]) {
+        const r = await runCli(['video', input, '-o', out, ...FAST]);
+        expect(r.code, out).toBe(2);
+        expect(r.stderr).toMatch(/is the input .*a\.mp4: write the dream to another file/);
+        expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      }
+      const file = join(d, 'p.json');
+      writeFileSync(file, JSON.stringify({ source: { kind: 'video', path: input }, stages: [{ kind: 'dream' }], sinks: [{ kind: 'video', path: input }] }));
+      expect((await runCli(['run', file])).code).toBe(2);
+      const image = join(d, 'still.png');
+      await ffmpegRun(['-y', '-i', clip, '-frames:v', '1', image]);
+      expect((await runCli(['image', image, '-o', image])).code).toBe(2);
+      expect(createHash('sha256').update(readFileSync(input)).digest('hex')).toBe(before);
+      expect(readdirSync(d).filter((f) => f.startsWith('.'))).toEqual([]);
+    });
+
+    it('names that look like options or protocols are read as local files', async () => {
+      const d = tempDir();
+      // A folder named like a URL scheme, a file named like ffmpeg's concat protocol, one like an option.
+      mkdirSync(join(d, 'http:'));
+      copyFileSync(clip, join(d, 'http:', 'clip.mp4'));
+      copyFileSync(clip, join(d, 'concat:a.mp4|b.mp4'));
+      copyFileSync(clip, join(d, '-dash.mp4'));
+      for (const [name, out] of [['http:/clip.mp4', 'o1.mp4'], ['concat:a.mp4|b.mp4', 'o2.mp4'], ['-dash.mp4', 'o3.mp4']] as const) {
+        const r = await runCli(['video', '-o', out, ...FAST, '--json', '--', name], { cwd: d });
+        expect(r.code, `${name}: ${r.stderr}`).toBe(0);
+        expect(lastJson<VideoSummary>(r.stdout).frames).toBe((await probe(clip)).frameCount);
+      }
+      // "-report" is a missing file, not ffprobe's option to write a log here.
+      const r = await runCli(['video', '-o', 'o4.mp4', ...FAST, '--', '-report'], { cwd: d });
+      expect(r.code).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(readdirSync(d).filter((f) => f.endsWith('.log'))).toEqual([]);
     });
 
     it('an output path in a missing folder', async () => {

@@ -7,7 +7,7 @@ import type { Frame, Rational, Source, SourceInfo } from '../frame.js';
 import { FrameAssembler } from './frameAssembler.js';
 import { locateTools } from './locate.js';
 import { probe, probeLavfi, type MediaInfo } from './probe.js';
-import { StderrTail, exitOf, lastStderrLine } from './run.js';
+import { StderrTail, exitOf, lastStderrLine, localFile } from './run.js';
 
 export interface Size {
   width: number;
@@ -93,7 +93,7 @@ export class FrameDecoder implements Source {
     const media = await probe(path);
     const start = opts.start ?? 0;
     // Accurate input seeking: -ss before -i seeks to a keyframe and decodes/drops up to `start`.
-    const inputArgs = start > 0 ? ['-ss', String(start), '-i', path] : ['-i', path];
+    const inputArgs = start > 0 ? ['-ss', String(start), '-i', localFile(path)] : ['-i', localFile(path)];
     let remaining = Math.max(0, media.durationSeconds - start);
     if (opts.duration !== undefined) remaining = Math.min(remaining, opts.duration);
     // A whole file: trust nb_frames rather than duration · fps.

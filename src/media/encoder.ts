@@ -11,7 +11,7 @@ import { UserError } from '../errors.js';
 import type { Frame, Rational, Sink } from '../frame.js';
 import { locateTools } from './locate.js';
 import { probe } from './probe.js';
-import { StderrTail, exitOf, lastStderrLine } from './run.js';
+import { StderrTail, exitOf, lastStderrLine, localFile } from './run.js';
 
 export interface AudioSource {
   /** File whose first audio stream is muxed in (usually the input video). */
@@ -235,7 +235,7 @@ export async function audioPlan(src: AudioSource, ext: string, opts: Pick<Encode
   const inputArgs: string[] = [];
   if (src.start !== undefined && src.start > 0) inputArgs.push('-ss', String(src.start));
   if (src.duration !== undefined) inputArgs.push('-t', String(src.duration));
-  inputArgs.push('-i', src.path);
+  inputArgs.push('-i', localFile(src.path));
 
   const family = containerFamily(ext, opts.format);
   let choice = opts.audioCodec ?? 'auto';

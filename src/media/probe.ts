@@ -2,7 +2,7 @@
 import { stat } from 'node:fs/promises';
 import { UserError } from '../errors.js';
 import type { Rational } from '../frame.js';
-import { MediaToolError, ffprobeRun } from './run.js';
+import { MediaToolError, ffprobeRun, localFile } from './run.js';
 
 export interface AudioInfo {
   codec: string;
@@ -71,7 +71,7 @@ export async function probe(path: string): Promise<MediaInfo> {
   await checkReadableFile(path);
   let json: ProbeOutput;
   try {
-    const { stdout } = await ffprobeRun(['-v', 'error', '-print_format', 'json', '-show_streams', '-show_format', path]);
+    const { stdout } = await ffprobeRun(['-v', 'error', '-print_format', 'json', '-show_streams', '-show_format', localFile(path)]);
     json = JSON.parse(stdout.toString('utf8')) as ProbeOutput;
   } catch (err) {
     if (err instanceof MediaToolError) {

@@ -2,6 +2,7 @@
  * Running ffmpeg / ffprobe as child processes with argument arrays (never a shell string, so
  * paths with spaces or quotes need no escaping and cannot inject commands).
  */
+import { resolve as resolvePath } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { locateTools, type MediaToolName } from './locate.js';
 
@@ -145,4 +146,13 @@ export function exitOf(child: ChildProcess): Promise<{ code: number | null; sign
     });
     child.on('close', (code, signal) => resolve(error ? { code, signal, error } : { code, signal }));
   });
+}
+
+/**
+ * A local file as ffmpeg and ffprobe must be given it: through the file protocol by absolute
+ * path, so that no name is read as an option (`-report`) or another protocol (`http:`,
+ * `concat:a|b`). URLs go to them only where a command documents them (live inputs).
+ */
+export function localFile(path: string): string {
+  return `file:${resolvePath(path)}`;
 }

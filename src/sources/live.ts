@@ -11,7 +11,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { UserError } from '../errors.js';
 import { FrameAssembler } from '../media/frameAssembler.js';
 import { locateTools } from '../media/locate.js';
-import { StderrTail, exitOf, lastStderrLine } from '../media/run.js';
+import { StderrTail, exitOf, lastStderrLine, localFile } from '../media/run.js';
 import type { Frame } from '../frame.js';
 import { Latest } from '../latest.js';
 import { redactUrl } from '../media/redact.js';
@@ -147,7 +147,7 @@ export function liveInputArgs(input: Exclude<LiveInput, { kind: 'browser' }>, op
       return ['-re', '-f', 'lavfi', '-i', graph];
     }
     case 'file':
-      return ['-re', ...(opts.loop ? ['-stream_loop', '-1'] : []), '-i', input.path];
+      return ['-re', ...(opts.loop ? ['-stream_loop', '-1'] : []), '-i', localFile(input.path)];
     case 'device':
       // Do not buffer: the newest picture is the only one we want.
       return ['-fflags', 'nobuffer', '-f', input.format, ...(input.format === 'avfoundation' ? ['-framerate', '30'] : []), '-i', input.device];
