@@ -161,6 +161,34 @@ describe('dreamflow video', () => {
       expect(readdirSync(d).filter((f) => f.endsWith('.log'))).toEqual([]);
     });
 
+    it('a file with an index but no decodable frame: one line, and no work folder left behind', async () => {
+      const d = tempDir();
+      const cut = join(d, 'cut.mp4');
+      await ffmpegRun(['-y', '-i', clip, '-c', 'copy', '-movflags', '+faststart', cut]);
+      // Keep the index (at the front) and almost none of the media data.
+      const mdat = readFileSync(cut).indexOf(Buffer.from('mdat'));
+      truncateSync(cut, mdat + 64);
+      const out = join(d, 'out.mp4');
+      const r = await runCli(['video', cut, '-o', out, ...FAST]);
+      expect(r.code).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(existsSync(out)).toBe(false);
+      expect(readdirSync(d).filter((f) => f.startsWith('.'))).toEqual([]);
+    });
+
+    it('a one-frame input gives a valid one-frame output', async () => {
+      const d = tempDir();
+      const one = join(d, 'one.mp4');
+      await ffmpegRun(['-y', '-i', clip, '-frames:v', '1', '-c:v', 'libx264', '-pix_fmt', 'yuv420p', one]);
+      const out = join(d, 'out.mp4');
+      const r = await runCli(['video', one, '-o', out, ...FAST, '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      const result = lastJson<VideoSummary>(r.stdout);
+      expect(result.frames).toBe(1);
+      expect(result.flickerRatio).toBeNull();
+      expect((await probe(out)).frameCount).toBe(1);
+    });
+
     it('an output path in a missing folder', async () => {
       const r = await runCli(['video', clip, '-o', join(dir, 'nope', 'out.mp4'), ...FAST]);
       expect(r.code).toBe(2);

@@ -115,7 +115,8 @@ export async function runVideoFileJob(spec: PipelineSpec, opts: RunOptions): Pro
       },
     });
     (bar ?? progress).done();
-    const flicker = await measureFlicker(input, output, { start: source.start, duration: source.duration, width: result.width, height: result.height });
+    // Flicker is a property of frame pairs: a one-frame video has none (and is still a result).
+    const flicker = result.frames >= 2 ? await measureFlicker(input, output, { start: source.start, duration: source.duration, width: result.width, height: result.height }) : NaN;
     const summary: VideoSummary & Record<string, unknown> = {
       output,
       frames: result.frames,

@@ -182,10 +182,18 @@ export async function runVideoJob(runner: GradientRunner, objective: Objective, 
       opts.onFrame?.(progress.nextFrame, total);
       t0 = performance.now();
     }
+  } catch (err) {
+    // Failed before a single frame was committed: there is nothing to resume, so no work folder.
+    if (progress.nextFrame === 0) await store.remove().catch(() => undefined);
+    throw err;
   } finally {
     await decoder.close();
   }
-  if (progress.nextFrame === 0) throw new UserError(`${opts.input}: no video frames could be decoded`);
+  if (progress.nextFrame === 0) {
+    // Nothing to resume: leave no work folder behind.
+    await store.remove();
+    throw new UserError(`${opts.input}: no video frames could be decoded`);
+  }
 
   const segments = Math.ceil(progress.nextFrame / segmentFrames);
   for (let s = 0; s < segments; s++) {
