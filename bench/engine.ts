@@ -86,7 +86,7 @@ export async function benchEngine(opts: { quick?: boolean } = {}): Promise<Recor
   const photo = await readImage(sharedImage('dog.jpg'), { width: 640, height: 360 });
   const layouts: Array<Record<string, unknown>> = [];
   for (const l of LAYOUTS) {
-    const runner = await createRunner({ ...l.options, weightsDir: undefined, quiet: true });
+    const runner = await createRunner({ ...l.options, quiet: true });
     const settings = { ...DEFAULT_DREAM, iterations: 2 };
     await dream(runner, photo, objective, settings);
     const ts: number[] = [];

@@ -6,7 +6,8 @@ export interface Series {
   colour: string;
 }
 
-function escapeXml(s: string): string {
+/** Text safe inside SVG markup. */
+export function escapeXml(s: string): string {
   return s.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 

@@ -6,6 +6,7 @@ import sharp from 'sharp';
 import { dream } from '../dream/deepdream.js';
 import { toBytes } from '../dream/image.js';
 import { layer } from '../dream/objectives.js';
+import { escapeXml } from '../metrics/plot.js';
 import { createRunner } from '../dream/runner.js';
 import { parseSize } from '../media/size.js';
 import { checkImageOutput, writeEncoded } from '../sinks/imageFile.js';
@@ -13,10 +14,6 @@ import { readImage } from '../sources/image.js';
 import { dreamSettingsOf, runnerOptionsOf, type DreamSpec } from './dream.js';
 import { Progress } from './progress.js';
 import { dreamflowVersion, runnerWorkers } from './recipe.js';
-
-export function escapeXml(s: string): string {
-  return s.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
 
 export interface GalleryJob {
   output: string;

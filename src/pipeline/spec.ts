@@ -450,10 +450,6 @@ export const COMMAND_LAYOUTS: Record<PresetCommand, CommandLayout> = {
   },
 };
 
-export function isPresetCommand(name: string): name is PresetCommand {
-  return name in COMMAND_LAYOUTS;
-}
-
 /** How to run rather than what: flags of every preset command and of `dreamflow run`, never in a spec. */
 export interface RunFlags {
   json: boolean;
@@ -603,18 +599,20 @@ export function valueOf(field: FieldSpec, section: SectionConfig, source: Source
   return typeof field.default === 'function' ? field.default(source) : field.default;
 }
 
+/** One section with every field's value: given, else its default for `source`. */
+function filled(sectionName: SectionName, item: SectionConfig, source: SourceKind): SectionConfig {
+  const out: SectionConfig = { kind: item.kind };
+  for (const field of sectionSpec(sectionName, item.kind)!.fields) {
+    const v = valueOf(field, item, source);
+    if (v !== undefined) out[field.name] = v;
+  }
+  return out;
+}
+
 /** The spec with every default written out (`--print-config`): what will run. */
 export function withDefaults(spec: PipelineSpec): PipelineSpec {
   const source = spec.source.kind as SourceKind;
-  const fill = (sectionName: SectionName) => (item: SectionConfig): SectionConfig => {
-    const s = sectionSpec(sectionName, item.kind)!;
-    const out: SectionConfig = { kind: item.kind };
-    for (const field of s.fields) {
-      const v = valueOf(field, item, source);
-      if (v !== undefined) out[field.name] = v;
-    }
-    return out;
-  };
+  const fill = (sectionName: SectionName) => (item: SectionConfig): SectionConfig => filled(sectionName, item, source);
   const stages = spec.stages.map((stage) => {
     const filled = fill('stages')(stage);
     if (stage.kind === 'dream') {
@@ -635,26 +633,12 @@ export function withDefaults(spec: PipelineSpec): PipelineSpec {
 /** One section of a spec by kind, with its defaults applied (typed by the caller's interface). */
 export function sectionOf<T>(spec: PipelineSpec, section: 'stages' | 'sinks', kind: string): T | undefined {
   const item = spec[section].find((s) => s.kind === kind);
-  if (!item) return undefined;
-  const s = sectionSpec(section, kind)!;
-  const source = spec.source.kind as SourceKind;
-  const out: Record<string, FieldValue> = { kind };
-  for (const field of s.fields) {
-    const v = valueOf(field, item, source);
-    if (v !== undefined) out[field.name] = v;
-  }
-  return out as T;
+  return item ? (filled(section, item, spec.source.kind as SourceKind) as T) : undefined;
 }
 
+/** The source of a spec, with its defaults applied. */
 export function sourceOf<T>(spec: PipelineSpec): T {
-  const s = sectionSpec('source', spec.source.kind)!;
-  const source = spec.source.kind as SourceKind;
-  const out: Record<string, FieldValue> = { kind: spec.source.kind };
-  for (const field of s.fields) {
-    const v = valueOf(field, spec.source, source);
-    if (v !== undefined) out[field.name] = v;
-  }
-  return out as T;
+  return filled('source', spec.source, spec.source.kind as SourceKind) as T;
 }
 
 /**

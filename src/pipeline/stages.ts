@@ -6,7 +6,7 @@
 import type { DreamSettings } from '../dream/deepdream.js';
 import type { Objective } from '../dream/objectives.js';
 import type { GradientRunner } from '../dream/runner.js';
-import { TemporalDreamStage, type TemporalSettings } from '../temporal/stage.js';
+import { DEFAULT_TEMPORAL, TemporalDreamStage, type TemporalSettings } from '../temporal/stage.js';
 import type { StereoMode } from '../vr/layout.js';
 import { VrStage, type Projection, type VrSettings } from '../vr/stage.js';
 import { dreamOf, dreamSettingsOf, type DreamSpec } from './dream.js';
@@ -61,13 +61,13 @@ export function stagePlan(spec: PipelineSpec): StagePlan {
   const start: StagePlan = {
     dream,
     settings,
+    // Without a temporal stage every frame is dreamed from scratch with the full settings.
     temporal: {
+      ...DEFAULT_TEMPORAL,
       dream: settings,
       frameIterations: settings.iterations,
       blend: 0,
       flow: false,
-      flowMaxWidth: 256,
-      wrapX: false,
       // Live feeds build their dream up over frames (bounded) and never stall on a fresh frame.
       ...(live ? { carryLimitRms: LIVE_TEMPORAL.carryLimitRms, progressiveFresh: true } : {}),
     },

@@ -13,7 +13,7 @@ import { UserError } from '../errors.js';
 import { checkImageOutput, tempPathFor, writeEncoded } from '../sinks/imageFile.js';
 import type { StartKind } from '../sources/synthetic.js';
 import { dreamSettingsOf, objectiveOf, runnerOptionsOf, type DreamSpec } from './dream.js';
-import { escapeXml } from './gallery.js';
+import { escapeXml } from '../metrics/plot.js';
 import { Progress } from './progress.js';
 import { commandLine, dreamflowVersion, makeRecipe, recipeArgs, runnerWorkers, startPicture, type DreamRecipe } from './recipe.js';
 

@@ -179,10 +179,3 @@ export async function probeDevice(ort: Ort, device: OnnxDevice): Promise<void> {
 function firstLine(err: unknown): string {
   return String(err instanceof Error ? err.message : err).split('\n')[0]!.slice(0, 200);
 }
-
-/** Whether the runtime and, for `device`, its execution provider can be used (for `auto` and --help). */
-export function providerBundled(device: OnnxDevice): boolean {
-  const ort = loadOrt();
-  if (!ort) return false;
-  return ort.listSupportedBackends().some((b) => b.name === device);
-}
