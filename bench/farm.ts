@@ -11,12 +11,14 @@
  * tail when segments do not divide evenly among machines.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { layer } from '../src/dream/objectives.js';
 import { createRunner } from '../src/dream/runner.js';
 import { DEFAULT_WARMUP, runFarm } from '../src/farm/coordinator.js';
+import { SECRET_ENV } from '../src/farm/auth.js';
 import { specFromArgs } from '../src/pipeline/spec.js';
 import { flickerAtCuts } from '../src/farm/metrics.js';
 import { parseRedisUrl } from '../src/farm/redis.js';
@@ -33,6 +35,8 @@ const FPS = 12;
 const SECONDS = Number(process.env.BENCH_FARM_SECONDS ?? 8);
 /** Segment length in frames (a keyframe every SEGMENT frames, so cuts fall exactly there). */
 const SEGMENT = Number(process.env.BENCH_FARM_SEGMENT ?? 24);
+/** The farm's shared secret for this run (coordinator and workers). */
+const SECRET = randomBytes(32).toString('hex');
 
 interface StartedWorker {
   child: ChildProcess;
@@ -41,7 +45,7 @@ interface StartedWorker {
 
 function startWorker(url: string, queue: string): Promise<StartedWorker> {
   const bin = join(packageRoot(), 'bin', 'dreamflow.js');
-  const child = spawn(process.execPath, [bin, 'worker', '--redis', url, '--queue', queue, '--workers', '1'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [bin, 'worker', '--redis', url, '--queue', queue, '--workers', '1'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, [SECRET_ENV]: SECRET } });
   const exited = new Promise<void>((r) => child.once('close', () => r()));
   return new Promise((resolvePromise, reject) => {
     let log = '';
@@ -82,7 +86,7 @@ export async function benchFarm(): Promise<Record<string, unknown>> {
       try {
         const output = join(dir, `farm-${count}.mp4`);
         const t = performance.now();
-        const result = await runFarm({ input: clip, output, redis: parseRedisUrl(redis.url), queue, segment: `${SEGMENT}f`, warmup: DEFAULT_WARMUP, spec: specFromArgs('video', [clip, '-o', output]).spec });
+        const result = await runFarm({ input: clip, output, redis: parseRedisUrl(redis.url), queue, segment: `${SEGMENT}f`, warmup: DEFAULT_WARMUP, secret: Buffer.from(SECRET), spec: specFromArgs('video', [clip, '-o', output]).spec });
         const wall = (performance.now() - t) / 1000;
         const m = await measureVideos(clip, output);
         const cuts = flickerAtCuts(m.perFrame, result.cuts, result.warmup);

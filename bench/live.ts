@@ -78,6 +78,8 @@ async function runCase(clip: string, viewers: number, seconds: number, behaviour
     temporal: behaviour.temporal,
     minSteps: behaviour.minSteps,
     gainEverySeconds: 2,
+    // Every bench viewer comes from 127.0.0.1: no per-address limit.
+    server: { maxViewersPerAddress: 0 },
     onWarning: (m) => process.stderr.write(`bench live: ${m}\n`),
   });
   try {

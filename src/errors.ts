@@ -29,3 +29,48 @@ export function editDistance(a: string, b: string): number {
   }
   return prev[b.length]!;
 }
+
+/** A write the user can fix failed (full disk, read-only, rights): a UserError that says which problem. */
+export class WriteError extends UserError {
+  constructor(
+    message: string,
+    readonly problem: string,
+  ) {
+    super(message);
+    this.name = 'WriteError';
+  }
+}
+
+/**
+ * Errno codes of a file-system write that the user can fix (free space, another folder, rights),
+ * in words. Anything else stays an internal error: it is a bug or a broken machine.
+ */
+const WRITE_PROBLEMS: Readonly<Record<string, string>> = {
+  ENOSPC: 'no space left on device',
+  EDQUOT: 'disk quota exceeded',
+  EROFS: 'read-only file system',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+};
+
+/** The problem in words when `err` is a write failure the user can fix (full disk, read-only, rights). */
+export function writeProblem(err: unknown): string | undefined {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return typeof code === 'string' ? WRITE_PROBLEMS[code] : undefined;
+}
+
+/**
+ * A write failure as one line naming the file and the problem ("no space left on device writing
+ * X"), or undefined when `err` is no such failure. `path` is what was being written (Node's own
+ * error names the temp file, or nothing at all for a failed `write` on an open file). Without
+ * `path`, a permission error may have come from a read too, so it names the call instead.
+ */
+export function writeError(err: unknown, path?: string): WriteError | undefined {
+  const problem = writeProblem(err);
+  if (problem === undefined) return undefined;
+  if (path !== undefined) return new WriteError(`${problem} writing ${path}`, problem);
+  const e = err as NodeJS.ErrnoException & { dest?: string };
+  const where = e.dest ?? e.path;
+  if (e.code === 'EACCES' || e.code === 'EPERM') return new WriteError(`${problem}: ${e.syscall ?? 'access'} ${where ?? ''}`.trimEnd(), problem);
+  return new WriteError(where === undefined ? `${problem} while writing` : `${problem} writing ${where}`, problem);
+}

@@ -1,23 +1,30 @@
 /**
  * The render farm with real parts: a redis-server, `dreamflow worker` processes, a `dreamflow
  * farm` coordinator, ffmpeg and the real weights, on a small camera pan with keyframes every
- * 8 frames.
+ * 8 frames. Every worker runs in its own mount namespace with the test's folder hidden under an
+ * empty tmpfs: workers share no folder with the coordinator, as on separate machines.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { deflateRawSync } from 'node:zlib';
 import { existsSync, readdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { flickerAtCuts } from '../src/farm/metrics.js';
-import { frameRange, frameTableFromCsv, planSegments, parseSegmentLength } from '../src/farm/plan.js';
+import { frameRange, frameTableFromCsv, planPieces, planSegments, parseSegmentLength } from '../src/farm/plan.js';
 import { parseRedisUrl } from '../src/farm/redis.js';
-import { crossFade, dissolveWeight } from '../src/farm/dissolve.js';
+import { SECRET_ENV, checkResultMac, loadSecret, openJob, resultMac, signJob } from '../src/farm/auth.js';
+import { PROTOCOL_VERSION, type SegmentJob } from '../src/farm/protocol.js';
+import { crossFade, dissolveWeight, unpackFrames } from '../src/farm/dissolve.js';
+import { specFromArgs } from '../src/pipeline/spec.js';
 import { probe } from '../src/media/probe.js';
 import { measureVideos } from '../src/metrics/videoMetrics.js';
 import { lastJson, runCli } from './helpers/cli.js';
-import { frameHashes, makePanClip } from '../bench/fixtures/clips.js';
+import { frameHashes, makePanClip, makeVfrClip } from '../bench/fixtures/clips.js';
 import { preloadOpenCv, waitFor } from './helpers/live.js';
 import { BIN, tempDir } from './helpers/paths.js';
 import { freePort, startRedis, type TestRedis } from '../bench/fixtures/redis.js';
@@ -26,6 +33,9 @@ import { freePort, startRedis, type TestRedis } from '../bench/fixtures/redis.js
 const WARMUP = 8;
 const DREAM = ['--octaves', '2', '--iterations', '6', '--seed', '1'];
 const CHEAP = ['--octaves', '1', '--iterations', '2', '--layer', 'inception_3b/output', '--seed', '5'];
+/** The farm's shared secret in these tests (coordinator and workers inherit it). */
+const SECRET = 'test-secret-0123456789abcdef';
+const HIDE = join(import.meta.dirname, 'helpers', 'hide-folders.mjs');
 
 interface FarmJson {
   output: string;
@@ -50,16 +60,25 @@ interface WorkerProcess {
 
 describe('dreamflow farm and worker', () => {
   let dir: string;
+  /** The workers' temp folder (outside `dir`, which they cannot see). */
+  let workerTmp: string;
   let clip: string;
   let redis: TestRedis;
   let queue: Queue;
   let client: Redis;
   const QUEUE = 'farmtest';
+  let killedPid = 0;
   const workers: WorkerProcess[] = [];
 
-  /** A real worker process with one gradient thread and a 2 s heartbeat; resolves once it waits for jobs. */
-  async function startWorker(): Promise<WorkerProcess> {
-    const child = spawn(process.execPath, [BIN, 'worker', '--redis', redis.url, '--queue', QUEUE, '--workers', '1', '--heartbeat', '2'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  /**
+   * A real worker process with one gradient thread and a 2 s heartbeat, that cannot see `dir`
+   * (unshare execs node, so the pid is the worker's); resolves once it waits for jobs.
+   */
+  async function startWorker(queueName = QUEUE): Promise<WorkerProcess> {
+    const child = spawn('unshare', ['-rm', process.execPath, '--import', pathToFileURL(HIDE).href, BIN, 'worker', '--redis', redis.url, '--queue', queueName, '--workers', '1', '--heartbeat', '2'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, DREAMFLOW_TEST_HIDE: dir, TMPDIR: workerTmp },
+    });
     const w: WorkerProcess = { child, name: `${hostname()}:${child.pid}`, log: '', exited: new Promise((r) => child.once('close', () => r())) };
     child.stderr!.on('data', (d: Buffer) => (w.log += d.toString()));
     workers.push(w);
@@ -67,9 +86,18 @@ describe('dreamflow farm and worker', () => {
     return w;
   }
 
+  /** At least `n` running workers (started as needed). */
+  async function liveWorkers(n: number): Promise<WorkerProcess[]> {
+    const live = workers.filter((w) => w.child.exitCode === null && w.child.signalCode === null);
+    while (live.length < n) live.push(await startWorker());
+    return live;
+  }
+
   beforeAll(async () => {
     preloadOpenCv();
+    process.env[SECRET_ENV] = SECRET;
     dir = tempDir();
+    workerTmp = tempDir();
     redis = await startRedis();
     queue = new Queue(QUEUE, { connection: { host: '127.0.0.1', port: redis.port } });
     client = new Redis({ host: '127.0.0.1', port: redis.port });
@@ -102,6 +130,9 @@ describe('dreamflow farm and worker', () => {
     }, 90_000, 'a worker to report progress on a segment');
     victim!.child.kill('SIGKILL');
     await victim!.exited;
+    killedPid = victim!.child.pid!;
+    // Its temp folder stays behind (cleared by the next worker that starts on this machine).
+    expect(readdirSync(workerTmp).some((f) => f.startsWith(`dreamflow-segment-${killedPid}-`))).toBe(true);
     const survivor = victim === a ? b! : a!;
 
     const r = await farm;
@@ -149,14 +180,16 @@ describe('dreamflow farm and worker', () => {
     // Without flow each frame's dream depends only on its own index: the farm must give exactly
     // what `dreamflow video` gives (lossless coding makes the decoded frames comparable), so no
     // frame is missing, doubled or out of place.
-    const live = workers.filter((w) => w.child.exitCode === null && w.child.signalCode === null);
-    while (live.length < 2) live.push(await startWorker());
+    await liveWorkers(2);
+    // A worker starting on this machine cleared the SIGKILLed one's temp folder.
+    expect(readdirSync(workerTmp).filter((f) => f.startsWith(`dreamflow-segment-${killedPid}-`))).toEqual([]);
     const single = join(dir, 'single.mp4');
     const video = await runCli(['video', clip, '-o', single, '--no-flow', ...CHEAP, '--crf', '0', '--workers', '1', '--quiet']);
     expect(video.code).toBe(0);
 
     const out = join(dir, 'resumed.mp4');
-    const args = ['farm', clip, '-o', out, '--redis', redis.url, '--queue', QUEUE, '--segment', '8f', '--no-flow', ...CHEAP, '--crf', '0', '--json'];
+    // Two workers and --ahead 2: four segments on the queue at a time, the rest queued as these are collected.
+    const args = ['farm', clip, '-o', out, '--redis', redis.url, '--queue', QUEUE, '--segment', '8f', '--ahead', '2', '--no-flow', ...CHEAP, '--crf', '0', '--json'];
     const first = spawn(process.execPath, [BIN, ...args], { stdio: 'ignore' });
     const work = join(dir, '.resumed.mp4.dreamflow-farm');
     await waitFor(() => existsSync(work) && readdirSync(work).some((f) => f.endsWith('.collected')), 90_000, 'a collected segment');
@@ -177,6 +210,136 @@ describe('dreamflow farm and worker', () => {
     expect(await client.keys('dreamflow:*')).toEqual([]);
   });
 
+  it('refuses forged jobs (unsigned, another secret, an old job naming a local file, a signed one naming a guide path) and leaves no trace in Redis', async () => {
+    await liveWorkers(1);
+    const spec = specFromArgs('video', [clip, '-o', join(dir, 'x.mp4')]).spec;
+    const job: SegmentJob = {
+      version: PROTOCOL_VERSION,
+      farmId: 'forged',
+      segment: 0,
+      segments: 1,
+      pieces: [],
+      spec,
+      width: 96,
+      height: 64,
+      fps: { num: 12, den: 1 },
+      codec: undefined,
+      crf: undefined,
+      first: 0,
+      end: 8,
+      warmupFrom: 0,
+      tailFrom: 8,
+      decodeFrom: 0,
+      indexBase: 0,
+    };
+    const withGuide = specFromArgs('video', [clip, '-o', join(dir, 'x.mp4'), '--guide', '/etc/shadow']).spec;
+    const forged: Array<[string, unknown, RegExp]> = [
+      ['unsigned', signJob(null, job), /signature/],
+      ['another secret', signJob(Buffer.from('another-secret-0123456789'), job), /signature/],
+      ['old job naming a file', { version: 2, farmId: 'forged', segment: 0, segments: 1, input: clip, spec, width: 96, height: 64, first: 0, end: 8 }, /not a dreamflow job/],
+      ['signed, naming a guide path', signJob(Buffer.from(SECRET), { ...job, spec: withGuide }), /names a guide image path/],
+    ];
+    for (const [i, [, data]] of forged.entries()) await queue.add('forged', data, { jobId: `forged-${i}`, attempts: 3 });
+    await waitFor(async () => (await Promise.all(forged.map((_, i) => queue.getJob(`forged-${i}`)))).every((j) => j === undefined), 30_000, 'the forged jobs to be refused and removed');
+    const logs = workers.map((x) => x.log).join('');
+    for (const [i, [, , reason]] of forged.entries()) expect(logs).toMatch(new RegExp(`refused job forged-${i}: .*${reason.source}`));
+    expect(await client.keys('dreamflow:*')).toEqual([]);
+    expect(await client.keys(`bull:${QUEUE}:forged*`)).toEqual([]);
+    expect(logs).not.toMatch(/segment 1\/1 .*started/);
+  });
+
+  it('refuses forged and oversized results, and still completes from the real workers', async () => {
+    // A queue no worker serves yet: the forgeries are surely there first.
+    const FORGERY = 'forgery';
+    const out = join(dir, 'forged-results.mp4');
+    const bomb = deflateRawSync(Buffer.alloc(512 * 1024 * 1024));
+    const child = spawn(process.execPath, [BIN, 'farm', clip, '-o', out, '--redis', redis.url, '--queue', FORGERY, '--segment', '16f', ...CHEAP, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((res) => child.once('close', (code) => res(code)));
+    let farmId = '';
+    await waitFor(async () => {
+      farmId = (await client.keys(`dreamflow:${FORGERY}:*:piece:*`))[0]?.split(':')[2] ?? '';
+      return farmId !== '' && (await client.exists(`bull:${FORGERY}:${farmId}-2`)) === 1;
+    }, 60_000, 'the farm to queue its segments');
+    // Answer the jobs as an attacker with access to Redis would: no signature, a part over the
+    // size that 8 frames can take, and a 0.5 MB part that would inflate to 512 MB.
+    const key = (n: number): string => `dreamflow:${FORGERY}:${farmId}:segment:${n}`;
+    await client.hset(key(0), { body: randomBytes(2000), tail: randomBytes(2000) });
+    await client.hset(key(1), { body: randomBytes(4 * 1024 * 1024), head: randomBytes(100), tail: randomBytes(100), mac: 'f'.repeat(64) });
+    await client.hset(key(2), { body: randomBytes(50_000), head: bomb, mac: 'f'.repeat(64) });
+    await client.sadd(`dreamflow:${FORGERY}:${farmId}:done`, '0', '1', '2');
+    await waitFor(() => (stderr.match(/refused a stored result/g) ?? []).length >= 3, 30_000, `the coordinator to refuse the three forged results (${stderr})`);
+
+    // Real workers then dream every segment.
+    const helpers = await Promise.all([startWorker(FORGERY), startWorker(FORGERY)]);
+    try {
+      expect(await exited).toBe(0);
+    } finally {
+      for (const w of helpers) w.child.kill('SIGTERM');
+      await Promise.all(helpers.map((w) => w.exited));
+    }
+    const refusals = stderr.split('\n').filter((l) => /refused a stored result/.test(l));
+    expect(refusals.map((l) => /segment (\d)\/3/.exec(l)?.[1]).sort()).toEqual(['1', '2', '3']);
+    expect(refusals.join('\n')).toMatch(/carries no valid signature/);
+    expect(refusals.join('\n')).toMatch(/over the \d+ bytes 8 frames can take/);
+    const result = lastJson<FarmJson>(stdout);
+    expect(result.workers).toBeGreaterThanOrEqual(1);
+    expect((await probe(out)).frameCount).toBe(48);
+    expect(existsSync(join(dir, '.forged-results.mp4.dreamflow-farm'))).toBe(false);
+    expect(await client.keys('dreamflow:*')).toEqual([]);
+  });
+
+  it('a Redis restarted empty mid-run: the coordinator queues the lost segments again and finishes', async () => {
+    await liveWorkers(2);
+    const out = join(dir, 'redis-lost.mp4');
+    const farm = runCli(['farm', clip, '-o', out, '--redis', redis.url, '--queue', QUEUE, '--segment', '8f', '--no-flow', ...CHEAP, '--json']);
+    const work = join(dir, '.redis-lost.mp4.dreamflow-farm');
+    await waitFor(() => existsSync(work) && readdirSync(work).some((f) => f.endsWith('.collected')), 90_000, 'a collected segment');
+    const restarted = Date.now();
+    await redis.down();
+    await redis.up();
+    const r = await farm;
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/lost \d+ of this farm's segment job\(s\) \(restarted empty or flushed\?\); queued them again/);
+    expect(Date.now() - restarted).toBeLessThan(150_000);
+    expect((await probe(out)).frameCount).toBe(48);
+  });
+
+  it('a Redis gone for good: one clear line after --redis-timeout, and SIGTERM stops the coordinator at once', async () => {
+    // A queue no worker serves: the coordinator waits on Redis alone.
+    const args = (out: string, timeout: string): string[] => ['farm', clip, '-o', join(dir, out), '--redis', redis.url, '--queue', 'unserved', '--redis-timeout', timeout, '--no-flow', ...CHEAP, '--quiet'];
+    const unserved = new Queue('unserved', { connection: { host: '127.0.0.1', port: redis.port } });
+    const start = (out: string, timeout: string): { child: ChildProcess; result: Promise<{ code: number | null; stderr: string }> } => {
+      const child = spawn(process.execPath, [BIN, ...args(out, timeout)], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      return { child, result: new Promise((res) => child.once('close', (code) => res({ code, stderr }))) };
+    };
+    try {
+      const timedOut = start('gone-a.mp4', '4');
+      const stopped = start('gone-b.mp4', '600');
+      await waitFor(async () => (await unserved.getJobCounts('waiting')).waiting >= 2, 60_000, 'both coordinators to queue their segments');
+      await unserved.close();
+      await redis.down();
+      const t = Date.now();
+      await new Promise((res) => setTimeout(res, 1000));
+      stopped.child.kill('SIGTERM');
+      const s = await stopped.result;
+      expect(s.code).toBe(130);
+      expect(Date.now() - t).toBeLessThan(6000);
+      const g = await timedOut.result;
+      expect(g.code).toBe(2);
+      expect(g.stderr.trim().split('\n')).toHaveLength(1);
+      expect(g.stderr).toMatch(/Redis at redis:\/\/127\.0\.0\.1:\d+ did not answer for 4 s .*run the same command again once Redis is back/);
+      expect(Date.now() - t).toBeLessThan(20_000);
+    } finally {
+      await redis.up();
+    }
+  });
+
   describe('refuses bad input with one clear line and no output', () => {
     it('an unreachable Redis (coordinator and worker)', async () => {
       const url = `redis://127.0.0.1:${await freePort()}`;
@@ -192,6 +355,33 @@ describe('dreamflow farm and worker', () => {
       expect(worker.code).toBe(2);
       expect(worker.stderr).toMatch(/cannot reach Redis/);
       expect(worker.stderr.trim().split('\n')).toHaveLength(1);
+    });
+
+    it('no shared secret (coordinator and worker), unless --insecure is said', async () => {
+      const out = join(dir, 'nothing.mp4');
+      const env = { [SECRET_ENV]: '' };
+      for (const args of [['farm', clip, '-o', out, '--redis', redis.url, '--queue', QUEUE, ...CHEAP], ['worker', '--redis', redis.url, '--queue', QUEUE]]) {
+        const r = await runCli(args, { env });
+        expect(r.code).toBe(2);
+        expect(r.stderr).toMatch(new RegExp(`no shared secret: set ${SECRET_ENV} .* or give --secret-file FILE; --insecure runs without one`));
+        expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      }
+      const short = await runCli(['worker', '--redis', redis.url, '--queue', QUEUE], { env: { [SECRET_ENV]: 'short' } });
+      expect(short.code).toBe(2);
+      expect(short.stderr).toMatch(/is 5 bytes; use at least 16/);
+      expect(existsSync(out)).toBe(false);
+      expect(await queue.getJobCounts('waiting', 'active')).toEqual({ waiting: 0, active: 0 });
+    });
+
+    it('a variable-rate input (the workers would resample their pieces apart)', async () => {
+      const vfr = await makeVfrClip({ width: 96, height: 64, runs: [[10, 0.1], [8, 0.25]], dir, name: 'farm-vfr.mkv' });
+      const out = join(dir, 'vfr-out.mp4');
+      const r = await runCli(['farm', vfr, '-o', out, '--redis', redis.url, '--queue', QUEUE, ...CHEAP]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/has a variable frame rate; the farm needs a constant one/);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(existsSync(out)).toBe(false);
+      expect(await queue.getJobCounts('waiting', 'active')).toEqual({ waiting: 0, active: 0 });
     });
 
     it.each([
@@ -230,10 +420,16 @@ describe('farm planning (pure)', () => {
     expect(plan.map((s) => [s.first, s.end])).toEqual([[0, 8], [8, 16], [16, 24], [24, 30]]);
     expect(plan.map((s) => s.warmupFrom)).toEqual([0, 3, 11, 19]);
     expect(plan.map((s) => s.tailFrom)).toEqual([3, 11, 19, 30]);
-    // Decoding starts at the keyframe before the warm-up, seeking half a frame before it.
+    // Decoding starts at the keyframe before the warm-up…
     expect(plan.map((s) => s.decodeFrom)).toEqual([0, 0, 8, 16]);
-    expect(plan[2]!.seekSeconds).toBeCloseTo(0.75, 6);
-    expect(plan[1]!.seekSeconds).toBeUndefined();
+    // …which starts a piece of the stream-copied input, cut half a frame before the keyframe.
+    const pieces = planPieces(table, plan);
+    expect(pieces.edges).toEqual([0, 8, 16, 30]);
+    expect(pieces.splitTimes[1]).toBeCloseTo(1.55, 6);
+    expect(pieces.uses).toEqual([[0], [0, 1], [1, 2], [2]]);
+    // With --duration the rest of the file is never shipped: it ends at the next keyframe.
+    const short = planSegments(table, { first: 0, end: 20 }, { segmentFrames: 8, warmup: 4 });
+    expect(planPieces(table, short).edges).toEqual([0, 8, 24, 30]);
     // A warm-up longer than a segment stops at that segment's start.
     const long = planSegments(table, { first: 0, end: 30 }, { segmentFrames: 8, warmup: 20 });
     expect(long[1]!.warmupFrom).toBe(0);
@@ -246,6 +442,33 @@ describe('farm planning (pure)', () => {
     expect(parseSegmentLength('500ms', 30)).toBe(15);
     expect(parseSegmentLength('16f', 12)).toBe(16);
     expect(() => parseSegmentLength('0f', 12)).toThrow(/at least one frame/);
+  });
+
+  it('signs jobs and results under the shared secret; --insecure is explicit', async () => {
+    const secret = Buffer.from('0123456789abcdef0123');
+    const job = { version: PROTOCOL_VERSION, farmId: 'f', segment: 1 } as unknown as SegmentJob;
+    expect(openJob(secret, signJob(secret, job))).toEqual(job);
+    expect(() => openJob(secret, signJob(null, job))).toThrow(/signature/);
+    const tampered = signJob(secret, job);
+    expect(() => openJob(secret, { ...tampered, payload: tampered.payload.replace('"segment":1', '"segment":2') })).toThrow(/signature/);
+    expect(openJob(null, signJob(null, job))).toEqual(job);
+    const parts = { body: Buffer.from('body'), tail: Buffer.from('tail') };
+    const mac = Buffer.from(resultMac(secret, 'f', 1, parts));
+    expect(checkResultMac(secret, 'f', 1, parts, mac)).toBe(true);
+    expect(checkResultMac(secret, 'f', 2, parts, mac)).toBe(false);
+    expect(checkResultMac(secret, 'f', 1, { body: parts.tail, tail: parts.body }, mac)).toBe(false);
+    expect(checkResultMac(secret, 'f', 1, parts, undefined)).toBe(false);
+    await expect(loadSecret({ insecure: false, env: {}, command: 'farm' })).rejects.toThrow(/no shared secret/);
+    expect(await loadSecret({ insecure: true, env: {}, command: 'farm' })).toBeNull();
+    await expect(loadSecret({ insecure: true, env: { [SECRET_ENV]: 'a-long-enough-secret' }, command: 'farm' })).rejects.toThrow(/contradict/);
+  });
+
+  it('inflates a stored part only up to the frames it should hold', async () => {
+    const bomb = deflateRawSync(Buffer.alloc(64 * 1024 * 1024));
+    expect(bomb.length).toBeLessThan(100_000);
+    await expect(unpackFrames(bomb, 96 * 64 * 3, 8)).rejects.toThrow(/larger than|maxOutputLength|buffer/i);
+    const two = deflateRawSync(Buffer.alloc(2 * 12));
+    expect(await unpackFrames(two, 12, 2)).toHaveLength(2);
   });
 
   it('dissolves in equal steps and parses Redis URLs', () => {

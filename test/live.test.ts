@@ -18,11 +18,11 @@ import { AdaptiveController, LIVE_DREAM, LIVE_TEMPORAL, levelLadder, workingSize
 import { TemporalDreamStage } from '../src/temporal/stage.js';
 import { Latest } from '../src/latest.js';
 import { startLive, type LiveOptions, type LiveSession } from '../src/pipeline/liveSession.js';
-import { checkOrigin, rightsFor } from '../src/server/access.js';
+import { addressKey, checkOrigin, isAnonymous, rightsFor } from '../src/server/access.js';
 import { FLAG_BROWSER, encodeCameraMessage, parseClientMessage } from '../src/server/protocol.js';
 import { liveInputArgs, parseLiveInput } from '../src/sources/live.js';
 import { presetCommand } from '../src/cli/preset.js';
-import { connectViewer, healthz, nextText, percentile, preloadOpenCv, sleep, upgradeStatus, waitFor, type TestViewer } from './helpers/live.js';
+import { connectViewer, healthz, nextText, percentile, preloadOpenCv, sleep, startLiveCommand, upgradeReply, upgradeStatus, waitFor, type TestViewer } from './helpers/live.js';
 import { BIN, ROOT, SHARED_IMAGES, tempDir } from './helpers/paths.js';
 
 const CHEAP = { ...LIVE_TEMPORAL, dream: { ...LIVE_DREAM, octaves: 1, iterations: 2 }, frameIterations: 1 };
@@ -186,6 +186,21 @@ describe('live pieces', () => {
     expect(parseClientMessage('nope')).toEqual({ error: 'malformed message: not JSON' });
     expect(parseClientMessage('{"type":"explode"}')).toEqual({ error: 'unknown message type "explode"' });
   });
+
+  it('counts viewers without a token by address: IPv4 as is, IPv4-mapped as IPv4, IPv6 by its /64', () => {
+    const policy = { token: 'control-secret', bindHost: '0.0.0.0' };
+    expect(isAnonymous(policy, undefined)).toBe(true);
+    expect(isAnonymous(policy, 'guess-guess')).toBe(true);
+    expect(isAnonymous(policy, 'control-secret')).toBe(false);
+    expect(isAnonymous({ ...policy, viewerToken: 'viewer-secret' }, 'viewer-secret')).toBe(false);
+    expect(addressKey('203.0.113.7')).toBe('203.0.113.7');
+    expect(addressKey('::ffff:203.0.113.7')).toBe('203.0.113.7');
+    // One host's /64 is one address however it picks the last 64 bits.
+    expect(addressKey('2001:db8:1:2:aaaa::1')).toBe('2001:db8:1:2::/64');
+    expect(addressKey('2001:0db8:0001:0002:ffff:1:2:3')).toBe('2001:db8:1:2::/64');
+    expect(addressKey('2001:db8::1')).toBe('2001:db8:0:0::/64');
+    expect(addressKey('2001:db8:1:3::1')).not.toBe(addressKey('2001:db8:1:2::1'));
+  });
 });
 
 describe('dreamflow live server', () => {
@@ -348,6 +363,27 @@ describe('dreamflow live server', () => {
     expect(watcher.closed).toBeUndefined();
   });
 
+  it('one address cannot take every viewer slot: viewers without a token are limited per address', async () => {
+    // Watching is open (no viewer token); only control needs a token.
+    session = await live({ token: 'control-secret', server: { maxViewersPerAddress: 2 } });
+    const url = session.url;
+    const first = [await watch(url), await watch(url)];
+    const refused = await upgradeReply(url);
+    expect(refused).toEqual({ status: 429, text: 'too many viewers from this address', body: 'too many viewers from this address\n' });
+    // Another host (another loopback address) still gets in, up to its own quota.
+    const other = [await watch(url, { localAddress: '127.0.0.2' }), await watch(url, { localAddress: '127.0.0.2' })];
+    expect(await upgradeStatus(url, { localAddress: '127.0.0.2' })).toBe(429);
+    // Token holders are not counted against their address.
+    const control = await watch(url, { token: 'control-secret' });
+    expect(control.texts[0]).toMatchObject({ type: 'hello', canControl: true });
+    await waitFor(() => [...first, ...other, control].every((v) => v.frames.length >= 2), 30_000, 'frames at every admitted viewer');
+    // A viewer leaving frees its address's slot.
+    await first[0]!.close();
+    await waitFor(() => session!.server.viewerCount === 4, 5000, 'the server to see the viewer leave');
+    await watch(url);
+    expect(await upgradeStatus(url)).toBe(429);
+  });
+
   it('a port in use, an unreachable URL: one-line errors', async () => {
     const blocker = createServer();
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
@@ -444,5 +480,54 @@ describe('dreamflow live server', () => {
       if (child.exitCode === null) child.kill('SIGKILL');
     }
     expect(existsSync(record)).toBe(true);
+  });
+
+  it('Ctrl-C from a terminal (SIGINT to the whole process group) still finishes the recording', async () => {
+    const dir = scratch();
+    const record = join(dir, 'rec.mp4');
+    const args = ['--input', 'lavfi:testsrc2', '--size', '96x64', '--fps', '8', '--port', '0', '--layer', LAYER, '--octaves', '1', '--iterations', '1'];
+    args.push('--frame-iterations', '1', '--workers', '1', '--record', record);
+    // detached: the command leads its own process group, as it does when started from a shell.
+    const cmd = startLiveCommand(args, { detached: true });
+    const group = cmd.child.pid!;
+    try {
+      await waitFor(() => /open http:\/\/127\.0\.0\.1:\d+\//.test(cmd.out.stdout), 60_000, `the URL (stderr: ${cmd.out.stderr})`);
+      const url = /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(cmd.out.stdout)![1]!;
+      await waitFor(async () => ((await healthz(url)).outputs?.[0]?.written ?? 0) >= 8, 60_000, 'eight recorded frames');
+      // What a terminal does on Ctrl-C: SIGINT to every process of the foreground group.
+      process.kill(-group, 'SIGINT');
+      const { code } = await Promise.race([cmd.exited, sleep(20_000).then(() => ({ code: -1 }))]);
+      expect(cmd.out.stderr).not.toMatch(/failed|internal error/);
+      expect(cmd.out.stderr).toMatch(/stopped after \d+ dreamed frames/);
+      // The documented ending of a live job stopped with Ctrl-C: the recording finished, exit code 0.
+      expect(code).toBe(0);
+      expect(readdirSync(dir)).toEqual(['rec.mp4']);
+      const info = await probe(record);
+      expect([info.width, info.height]).toEqual([96, 64]);
+      expect(info.frameCount).toBeGreaterThanOrEqual(8);
+      expect(info.durationSeconds).toBeGreaterThan(0.9);
+    } finally {
+      if (cmd.child.exitCode === null && cmd.child.signalCode === null) process.kill(-group, 'SIGKILL');
+    }
+  });
+
+  it('warns that --host 0.0.0.0 runs without a token even with --quiet; Ctrl-C while it loads stops it', async () => {
+    const env = { ...process.env };
+    delete env.DREAMFLOW_TOKEN;
+    // Only listens (port 0 on every interface, for a few seconds); nothing is sent anywhere.
+    const cmd = startLiveCommand(['--input', 'lavfi:testsrc2', '--size', '96x64', '--host', '0.0.0.0', '--port', '0', '--workers', '1', '--quiet'], { env });
+    try {
+      // The warning comes before the server is announced (or the command fails).
+      await waitFor(() => /without --token/.test(cmd.out.stderr) || /open http/.test(cmd.out.stdout) || cmd.child.exitCode !== null, 60_000, 'the warning or the URL');
+      expect(cmd.out.stderr).toMatch(/^dreamflow: warning: listening on 0\.0\.0\.0 without --token: anyone who can reach it may change settings/m);
+      // The model is still loading: the stop must not be lost (it used to be, and the job ran on).
+      expect(cmd.out.stdout).not.toMatch(/open http/);
+      cmd.child.kill('SIGINT');
+      const { code } = await Promise.race([cmd.exited, sleep(30_000).then(() => ({ code: -1 }))]);
+      expect(code).toBe(0);
+    } finally {
+      if (cmd.child.exitCode === null && cmd.child.signalCode === null) cmd.child.kill('SIGKILL');
+      await cmd.exited;
+    }
   });
 });

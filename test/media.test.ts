@@ -1,14 +1,15 @@
+import { createHash } from 'node:crypto';
 import { chmod, mkdir, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UserError } from '../src/errors.js';
-import { FrameDecoder, evenFit } from '../src/media/decoder.js';
+import { FrameDecoder, evenFit, timingWarning } from '../src/media/decoder.js';
 import { FrameEncoder } from '../src/media/encoder.js';
-import { chooseFrameRate, probe } from '../src/media/probe.js';
+import { analyseFrameTiming, chooseFrameRate, probe, simplestRational, standardRate } from '../src/media/probe.js';
 import { ensureExecutable, locateTools, resetToolCache } from '../src/media/locate.js';
 import { MediaToolError, ffmpegRun, ffprobeRun, lastStderrLine } from '../src/media/run.js';
 import type { Frame } from '../src/frame.js';
-import { makeClip, removeDir, solidFrame, tempDir } from '../bench/fixtures/clips.js';
+import { frameHashes, makeClip, makeHeaderDoubledAvi, makeVfrClip, removeDir, solidFrame, tempDir } from '../bench/fixtures/clips.js';
 
 const T = 30_000;
 let dir: string;
@@ -258,6 +259,89 @@ describe('decode', () => {
     expect(grown).toBeLessThan(37e6 / 3);
     expect(dec.running).toBe(false);
   }, T);
+});
+
+describe('frame timing', () => {
+  it('an AVI whose header declares twice its frames decodes at the rate of its chunk timestamps', async () => {
+    // 25 fps pictures, each followed by an empty chunk: the header says 50 fps and 99 frames.
+    const avi = await makeHeaderDoubledAvi({ width: 96, height: 64, fps: 25, seconds: 2, dir, name: 'doubled.avi' });
+    const info = await probe(avi);
+    expect(info.fps).toEqual({ num: 50, den: 1 });
+    expect(info.frameCount).toBe(99);
+    const dec = await FrameDecoder.open(avi);
+    expect(dec.info).toMatchObject({ fps: { num: 25, den: 1 }, frameCount: 50, durationSeconds: 2 });
+    expect(dec.timing).toMatchObject({ variable: false, frames: 50 });
+    const frames = await collect(dec);
+    expect(frames.length).toBe(50);
+    expect(frames[49]!.ptsSeconds).toBeCloseTo(49 / 25, 9);
+    expect(dec.warnings).toEqual([]);
+    expect(timingWarning('doubled.avi', dec.media, dec.timing)).toMatch(/header says 50 fps and 99 frames, .*50 frames .*0\.04 s apart: using 25 fps \(2\.00 s\)$/);
+  }, T);
+
+  it('a variable-rate clip is resampled by its timestamps: every frame shown within half a frame of its time', async () => {
+    const vfr = await makeVfrClip({ width: 96, height: 64, runs: [[10, 0.1], [8, 0.25]], dir, name: 'vfr.mkv' });
+    // The clip's own frames and times, as ffmpeg and ffprobe see them.
+    const source = await frameHashes(vfr, { pixFmt: 'rgb24' });
+    const { stdout } = await ffprobeRun(['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=pts_time', '-of', 'csv=p=0', vfr]);
+    const times = stdout.toString().trim().split('\n').map(Number).sort((a, b) => a - b);
+    expect(source.length).toBe(18);
+    expect(new Set(source).size).toBe(18);
+    expect(times.length).toBe(18);
+
+    const dec = await FrameDecoder.open(vfr);
+    // The median step, 0.1 s: nothing dropped, the 0.25 s frames shown 2 or 3 times.
+    expect(dec.info).toMatchObject({ fps: { num: 10, den: 1 }, frameCount: 28 });
+    const shown = (await collect(dec)).map((f) => source.indexOf(createHash('md5').update(f.data).digest('hex')));
+    expect(shown.length).toBe(28);
+    expect(shown).toEqual([...shown].sort((a, b) => a - b));
+    // Every frame that lasts a slot (0.1 s) or more is shown. The last one lasts one 0.05 s tick
+    // (what the muxer writes for it) and may fall between two slots.
+    for (let i = 0; i < 17; i++) {
+      const slot = shown.indexOf(i);
+      expect(slot, `frame ${i}`).toBeGreaterThanOrEqual(0);
+      expect(Math.abs(slot - (times[i]! - times[0]!) * 10), `frame ${i} at ${times[i]} s shown in slot ${slot}`).toBeLessThanOrEqual(0.5 + 1e-9);
+    }
+    expect(timingWarning('vfr.mkv', dec.media, dec.timing)).toMatch(/variable frame rate \(frames 0\.1 to 0\.25 s apart\): made constant at 10 fps .*18 frames become 28/);
+  }, T);
+
+  it('tells steady frames from variable ones, and takes the rate from the timestamps when the header is wrong', () => {
+    const ticks = (n: number, step: (i: number) => number): number[] => Array.from({ length: n }, (_, i) => step(i));
+    const ntsc = { num: 30000, den: 1001 };
+    // A millisecond clock (Matroska) rounds 30000/1001 fps to steps of 33 and 34 ms: steady.
+    const mkv = analyseFrameTiming({ timeBase: { num: 1, den: 1000 }, ticks: ticks(300, (i) => Math.round((i * 1001) / 30)) }, [ntsc]);
+    expect(mkv).toMatchObject({ variable: false, fps: ntsc, frames: 300 });
+    // One frame lost by a camera: each frame once is still within a frame of its time.
+    const lost = analyseFrameTiming({ timeBase: { num: 1, den: 25 }, ticks: ticks(100, (i) => (i < 50 ? i : i + 1)) }, [{ num: 25, den: 1 }]);
+    expect(lost).toMatchObject({ variable: false, fps: { num: 25, den: 1 } });
+    // The doubled AVI header: chunk numbers step by 2 at 1/50 s; only the mean rate fits.
+    const avi = analyseFrameTiming({ timeBase: { num: 1, den: 50 }, ticks: ticks(341, (i) => 2 * i), lastDuration: 1 }, [{ num: 50, den: 1 }]);
+    expect(avi).toMatchObject({ variable: false, fps: { num: 25, den: 1 }, frames: 341 });
+    expect(avi!.seconds).toBeCloseTo(13.64, 9);
+    // Five frames lost in a row is no longer steady: resampled at the usual step's rate.
+    const gap = analyseFrameTiming({ timeBase: { num: 1, den: 25 }, ticks: ticks(100, (i) => (i < 50 ? i : i + 5)) }, [{ num: 25, den: 1 }]);
+    expect(gap).toMatchObject({ variable: true, fps: { num: 25, den: 1 } });
+    expect(gap!.seconds).toBeCloseTo(104 / 25 + 1 / 25, 9);
+    // 0.1 s then 0.25 s steps (a 90 kHz clock, which is also what r_frame_rate says).
+    const vfr = analyseFrameTiming({ timeBase: { num: 1, den: 90000 }, ticks: ticks(18, (i) => (i < 10 ? i * 9000 : 90000 + (i - 10) * 22500)), lastDuration: 22500 }, [{ num: 90000, den: 1 }, { num: 36, den: 5 }]);
+    expect(vfr).toMatchObject({ variable: true, fps: { num: 10, den: 1 } });
+    expect([vfr!.minStep, vfr!.maxStep].map((s) => Number(s.toFixed(9)))).toEqual([0.1, 0.25]);
+    expect(vfr!.seconds).toBeCloseTo(2.75 + 0.25, 9);
+    // One frame, or all at one time: nothing to measure.
+    expect(analyseFrameTiming({ timeBase: { num: 1, den: 25 }, ticks: [0] }, [])).toBeUndefined();
+    expect(analyseFrameTiming({ timeBase: { num: 1, den: 25 }, ticks: [3, 3] }, [])).toBeUndefined();
+  });
+
+  it('simplestRational finds readable exact rates', () => {
+    expect(simplestRational(25.0000001, 1e-6)).toEqual({ num: 25, den: 1 });
+    expect(simplestRational(30000 / 1001, 1e-9)).toEqual({ num: 30000, den: 1001 });
+    expect(simplestRational(30000 / 1001, 1e-7)).toEqual({ num: 10999, den: 367 });
+    // Hence standard rates first: a mean of 29.97002 fps is 30000/1001, 25.0001 is 25.
+    expect(standardRate(29.97002, 1e-6)).toEqual({ num: 30000, den: 1001 });
+    expect(standardRate(25.0001, 1e-5)).toEqual({ num: 25, den: 1 });
+    expect(standardRate(12.5, 1e-3)).toBeUndefined();
+    expect(simplestRational(30000 / 1001, 1e-2)).toEqual({ num: 30, den: 1 });
+    expect(simplestRational(12.5, 1e-9)).toEqual({ num: 25, den: 2 });
+  });
 });
 
 describe('encode', () => {

@@ -4,10 +4,10 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { probe } from '../src/media/probe.js';
-import { ffmpegRun } from '../src/media/run.js';
+import { ffmpegRun, ffprobeRun } from '../src/media/run.js';
 import type { VideoSummary } from '../src/pipeline/videoFile.js';
 import { lastJson, runCli } from './helpers/cli.js';
-import { frameHashes, makeClip, makePanClip } from '../bench/fixtures/clips.js';
+import { frameHashes, makeClip, makeHeaderDoubledAvi, makePanClip, makeVfrClip } from '../bench/fixtures/clips.js';
 import { BIN, tempDir } from './helpers/paths.js';
 
 /** Cheap dream settings: the video machinery is under test here, not the depth of the dream. */
@@ -75,12 +75,15 @@ describe('dreamflow video', () => {
 
   it('stops on Ctrl-C with a hint to resume, keeping its progress', async () => {
     const out = join(dir, 'interrupted.mp4');
-    const child = spawn(process.execPath, [BIN, 'video', clip, '-o', out, ...FAST], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // The default dream: the Ctrl-C lands while a tile's gradient runs in the engine's thread
+    // (ending that thread mid-run once aborted the process: exit 134, no hint).
+    const child = spawn(process.execPath, [BIN, 'video', clip, '-o', out], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const work = join(dir, '.interrupted.mp4.dreamflow');
     const deadline = Date.now() + 120_000;
     while (Date.now() < deadline && !existsSync(join(work, 'state.bin'))) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 300));
     child.kill('SIGINT');
     const code = await new Promise<number | null>((r) => child.on('close', r));
     expect(code).toBe(130);
@@ -212,6 +215,79 @@ describe('dreamflow video', () => {
       expect(frames).toBeGreaterThan(0);
       expect((await probe(out)).frameCount).toBe(frames);
     });
+  });
+});
+
+/** Seconds of the first video and audio streams, as ffprobe states them. */
+async function streamSeconds(path: string): Promise<{ video: number; audio: number }> {
+  const { stdout } = await ffprobeRun(['-v', 'error', '-show_entries', 'stream=codec_type,duration', '-of', 'json', path]);
+  const streams = (JSON.parse(stdout.toString()) as { streams: Array<{ codec_type: string; duration?: string }> }).streams;
+  const of = (type: string): number => Number(streams.find((s) => s.codec_type === type)?.duration);
+  return { video: of('video'), audio: of('audio') };
+}
+
+/** Seconds from the first frame's start to the last one's end, by the packets' own timestamps. */
+async function packetSeconds(path: string): Promise<number> {
+  const { stdout } = await ffprobeRun(['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=pts_time,duration_time', '-of', 'csv=p=0', path]);
+  const rows = stdout.toString().trim().split('\n').map((l) => l.split(',').map(Number) as [number, number]).sort((a, b) => a[0] - b[0]);
+  return rows.at(-1)![0] + rows.at(-1)![1] - rows[0]![0];
+}
+
+function within(actual: number, expected: number, fraction: number): void {
+  expect(Math.abs(actual - expected), `${actual} s against ${expected} s`).toBeLessThanOrEqual(fraction * expected);
+}
+
+describe('frame timing', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = tempDir();
+  });
+
+  it('an AVI whose header declares twice its frames comes out at the true rate, in sync with its sound', async () => {
+    // 2 s of 25 fps pictures and PCM sound; the header says 50 fps and 99 frames, and the packets
+    // carry no timestamps (bench/fixtures/clips.ts says how it is made).
+    const avi = await makeHeaderDoubledAvi({ width: 96, height: 64, fps: 25, seconds: 2, dir, name: 'camera.avi' });
+    const out = join(dir, 'camera.mp4');
+    const r = await runCli(['video', avi, '-o', out, ...FAST, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const seconds = await streamSeconds(out);
+    within(seconds.video, 2, 0.02);
+    within(seconds.audio, seconds.video, 0.02);
+    const result = lastJson<VideoSummary>(r.stdout);
+    expect(result.frames).toBe(50);
+    expect(result.frameRate).toBe('25/1');
+    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/warning: .*camera\.avi: the header says 50 fps and 99 frames, .* using 25 fps \(2\.00 s\)$/)]);
+  });
+
+  it('a variable-rate clip keeps its duration and its sync with the sound (one warning), and resumes to the same frames', async () => {
+    // 10 frames 0.1 s apart, then 8 frames 0.25 s apart, with as long a sine tone.
+    const vfr = await makeVfrClip({ width: 96, height: 64, runs: [[10, 0.1], [8, 0.25]], audio: true, dir, name: 'vfr.mkv' });
+    const inputSeconds = await packetSeconds(vfr);
+    expect(inputSeconds).toBeCloseTo(2.8, 3);
+    const whole = join(dir, 'vfr.mp4');
+    const args = ['--seed', '3', ...FAST];
+    const r = await runCli(['video', vfr, '-o', whole, ...args, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const seconds = await streamSeconds(whole);
+    within(seconds.video, inputSeconds, 0.02);
+    within(seconds.audio, seconds.video, 0.02);
+    expect(lastJson<VideoSummary>(r.stdout)).toMatchObject({ frames: 28, frameRate: '10/1' });
+    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/warning: .*vfr\.mkv: variable frame rate \(frames 0\.1 to 0\.25 s apart\): made constant at 10 fps/)]);
+
+    // Resampled frames are numbered the same way on every run: a resume continues exactly.
+    const resumed = join(dir, 'vfr-resumed.mp4');
+    const work = join(dir, '.vfr-resumed.mp4.dreamflow');
+    const child = spawn(process.execPath, [BIN, 'video', vfr, '-o', resumed, ...args, '--quiet'], { stdio: 'ignore' });
+    const deadline = Date.now() + 120_000;
+    while (Date.now() < deadline && !(existsSync(join(work, 'state.bin')) && readdirSync(work).filter((f) => f.endsWith('.rgb')).length >= 6)) {
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    child.kill('SIGKILL');
+    await new Promise((res) => child.on('close', res));
+    const again = await runCli(['video', vfr, '-o', resumed, ...args, '--resume', '--json']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(lastJson<VideoSummary>(again.stdout).resumedFrom).toBeGreaterThanOrEqual(5);
+    expect(await frameHashes(resumed)).toEqual(await frameHashes(whole));
   });
 });
 

@@ -1,7 +1,8 @@
 import { resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { DEFAULT_QUEUE } from '../farm/protocol.js';
-import { DEFAULT_SEGMENT, DEFAULT_WARMUP, runFarm } from '../farm/coordinator.js';
+import { DEFAULT_AHEAD, DEFAULT_REDIS_TIMEOUT_SECONDS, DEFAULT_SEGMENT, DEFAULT_WARMUP, runFarm } from '../farm/coordinator.js';
+import { SECRET_ENV, loadSecret } from '../farm/auth.js';
 import { measureFarm } from '../farm/metrics.js';
 import { parseRedisUrl } from '../farm/redis.js';
 import { parseSize } from '../media/size.js';
@@ -13,7 +14,17 @@ import { readImage } from '../sources/image.js';
 import { num, str, type Values } from './options.js';
 
 /** The farm's own flags; every other flag is a `dreamflow video` flag and goes into the spec. */
-const FARM_FLAGS: Record<string, 'string' | 'boolean'> = { redis: 'string', queue: 'string', segment: 'string', warmup: 'string', measure: 'boolean' };
+const FARM_FLAGS: Record<string, 'string' | 'boolean'> = {
+  redis: 'string',
+  queue: 'string',
+  segment: 'string',
+  warmup: 'string',
+  measure: 'boolean',
+  'secret-file': 'string',
+  insecure: 'boolean',
+  'redis-timeout': 'string',
+  ahead: 'string',
+};
 
 /** Flags of the machine that dreams: they belong to each worker's own command line. */
 const WORKER_FLAGS = ['backend', 'device', 'workers', 'weights'];
@@ -21,9 +32,11 @@ const WORKER_FLAGS = ['backend', 'device', 'workers', 'weights'];
 export const FARM_HELP = `dreamflow farm IN -o OUT --redis redis://HOST:PORT [options]
 
 Dream one video on many machines: the video is cut at keyframes into segments, queued on Redis
-(BullMQ), dreamed by any number of "dreamflow worker" processes, and joined without re-encoding
-with the original sound. Workers read IN from the same path, so keep it on shared storage (NFS,
-SMB, a bind mount). Stopped or crashed? Run the same command again: it picks up the queue's state.
+(BullMQ) with their stream-copied pieces of IN (workers need no shared storage), dreamed by any
+number of "dreamflow worker" processes, and joined without re-encoding with the original sound.
+Jobs and results are signed with a secret shared by the coordinator and the workers (set
+${SECRET_ENV}, or --secret-file). Stopped or crashed? Run the same command again: it picks
+up the queue's state.
 
   -o, --output FILE        output video (.mp4, .mov, .mkv, .webm)
       --redis URL          the queue's Redis, redis://[user:pass@]HOST:PORT[/DB] (rediss:// for TLS)
@@ -33,6 +46,13 @@ SMB, a bind mount). Stopped or crashed? Run the same command again: it picks up 
       --warmup N           frames dreamed before each segment by its worker and dissolved into
                            the previous segment's last frames, so cuts between workers do not
                            jump (default ${DEFAULT_WARMUP}; 0 for hard cuts; none with --no-flow)
+      --secret-file FILE   read the farm's shared secret from FILE (default: $${SECRET_ENV})
+      --insecure           run without a shared secret: anyone who can reach Redis can then
+                           queue jobs for the workers and forge results (trusted networks only)
+      --ahead N            segments kept queued, with their pieces of IN stored in Redis, ahead
+                           of the collected ones (default ${DEFAULT_AHEAD}, at least twice the workers)
+      --redis-timeout S    give up with one line when Redis does not answer for S seconds
+                           (default ${DEFAULT_REDIS_TIMEOUT_SECONDS}); the collected segments are kept for a rerun
       --measure            measure the flicker ratio, also at the cuts' dissolves and inside segments
       --json               print one JSON line with the result
       --quiet              no progress output
@@ -71,12 +91,14 @@ export async function farmCommand(args: string[]): Promise<void> {
   const redisUrl = str(values, 'redis');
   if (!redisUrl) throw new UserError('farm: missing --redis redis://HOST:PORT');
   const redis = parseRedisUrl(redisUrl);
+  const secret = await loadSecret({ file: str(values, 'secret-file'), insecure: Boolean(values.insecure), command: 'farm' });
+  const redisTimeoutSeconds = num(values, 'redis-timeout', DEFAULT_REDIS_TIMEOUT_SECONDS, { min: 1, max: 86400 });
   // Checked here, before anything is queued: a typo in a layer name is one line now, not a
   // failed job on every worker later. Layer names need only the model's manifest.
   const dreamStage = dreamOf(given);
   checkedObjective(dreamStage);
   if (dreamStage.guide !== undefined) await readImage(dreamStage.guide, { fit: 224 });
-  // Workers run elsewhere: the guide image goes by its absolute path.
+  // The coordinator reads the guide (its bytes go to the workers with each job).
   const spec = { ...given, stages: given.stages.map((s) => (s.kind === 'dream' && typeof s.guide === 'string' ? { ...s, guide: resolve(s.guide) } : s)) };
   const plan = stagePlan(spec);
   const source = sourceOf<{ path: string; size?: string; start?: number; duration?: number }>(spec);
@@ -107,6 +129,9 @@ export async function farmCommand(args: string[]): Promise<void> {
       start,
       duration,
       spec,
+      secret,
+      redisTimeoutSeconds,
+      ahead: num(values, 'ahead', DEFAULT_AHEAD, { integer: true, min: 1, max: 10000 }),
       codec: typeof sink.codec === 'string' ? sink.codec : undefined,
       crf,
       signal: controller.signal,
@@ -114,7 +139,7 @@ export async function farmCommand(args: string[]): Promise<void> {
       onPlan: (p) => {
         if (quiet) return;
         const resumed = p.alreadyDone > 0 ? `, ${p.alreadyDone} already done` : '';
-        process.stderr.write(`farm: ${p.frames} frames in ${p.segments} segments on ${redis.display} (queue ${str(values, 'queue') ?? DEFAULT_QUEUE}${resumed}); workers: dreamflow worker --redis ${redis.display}\n`);
+        process.stderr.write(`farm: ${p.frames} frames in ${p.segments} segments on ${redis.display} (queue ${str(values, 'queue') ?? DEFAULT_QUEUE}${resumed}); workers: dreamflow worker --redis ${redis.display}${secret ? '' : ' --insecure'}\n`);
         bar = new Progress('farm', p.frames, quiet, 'frames');
       },
       onProgress: (p) => bar?.update(p.framesDone, `${p.segmentsDone}/${p.segments} segments, ${p.active} active, ${p.workers} worker${p.workers === 1 ? '' : 's'}`),

@@ -1,4 +1,4 @@
-import { UserError } from '../errors.js';
+import { UserError, writeError } from '../errors.js';
 import { WorkerTaskError } from '../engine/workerPool.js';
 import { dreamflowVersion } from '../paths.js';
 
@@ -70,6 +70,15 @@ export function reportError(err: unknown): number {
   if (err instanceof UserError || (err instanceof WorkerTaskError && err.userError)) {
     process.stderr.write(`dreamflow: ${err.message}\n`);
     return err instanceof UserError ? err.exitCode : 2;
+  }
+  // A full disk, a read-only folder or missing rights met anywhere while writing is the user's
+  // to fix, not a bug: one line naming the file, exit code 2 (call sites that know the final
+  // output name say it themselves; this catches the rest).
+  const disk = writeError(err);
+  if (disk) {
+    process.stderr.write(`dreamflow: ${disk.message}\n`);
+    if (process.env.DREAMFLOW_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+    return disk.exitCode;
   }
   const e = err instanceof Error ? err : new Error(String(err));
   process.stderr.write(`dreamflow: internal error: ${e.message}\n`);

@@ -3,6 +3,7 @@ import { DEFAULT_QUEUE } from '../farm/protocol.js';
 import { checkQueueName } from '../farm/coordinator.js';
 import { parseRedisUrl } from '../farm/redis.js';
 import { FarmWorker } from '../farm/worker.js';
+import { SECRET_ENV, loadSecret } from '../farm/auth.js';
 import { num, parse, runnerOptions, str } from './options.js';
 
 export const WORKER_OPTIONS = {
@@ -14,6 +15,8 @@ export const WORKER_OPTIONS = {
   device: { type: 'string' },
   workers: { type: 'string' },
   weights: { type: 'string' },
+  'secret-file': { type: 'string' },
+  insecure: { type: 'boolean' },
   quiet: { type: 'boolean' },
 } as const;
 
@@ -22,11 +25,14 @@ export const DEFAULT_HEARTBEAT_SECONDS = 30;
 export const WORKER_HELP = `dreamflow worker --redis redis://HOST:PORT [options]
 
 Take video segments from a render farm's queue (see "dreamflow farm"), dream them and store the
-result in Redis, until stopped (Ctrl-C hands the segment in progress back to the queue). Start
-any number, on any machines that see the input at the coordinator's path.
+signed result in Redis, until stopped (Ctrl-C hands the segment in progress back to the queue).
+Start any number, on any machines that reach the Redis: each job brings its piece of the video.
+Jobs not signed with the farm's shared secret (${SECRET_ENV} or --secret-file) are refused.
 
       --redis URL          the farm's Redis, redis://[user:pass@]HOST:PORT[/DB] (rediss:// for TLS)
       --queue NAME         queue name (default ${DEFAULT_QUEUE})
+      --secret-file FILE   read the farm's shared secret from FILE (default: $${SECRET_ENV})
+      --insecure           accept unsigned jobs and sign nothing (trusted networks only)
       --concurrency N      segments dreamed at once by this process (default 1)
       --heartbeat S        seconds a worker that stopped answering keeps its segment before
                            another worker takes it over (default ${DEFAULT_HEARTBEAT_SECONDS})
@@ -47,6 +53,7 @@ export async function workerCommand(args: string[]): Promise<void> {
   if (!redisUrl) throw new UserError('worker: missing --redis redis://HOST:PORT');
   const redis = parseRedisUrl(redisUrl);
   const queue = checkQueueName(str(values, 'queue') ?? DEFAULT_QUEUE);
+  const secret = await loadSecret({ file: str(values, 'secret-file'), insecure: Boolean(values.insecure), command: 'worker' });
   const concurrency = num(values, 'concurrency', 1, { integer: true, min: 1, max: 64 });
   const heartbeatSeconds = num(values, 'heartbeat', DEFAULT_HEARTBEAT_SECONDS, { min: 0.5, max: 3600 });
   const machine = runnerOptions(values);
@@ -63,6 +70,7 @@ export async function workerCommand(args: string[]): Promise<void> {
     heartbeatSeconds,
     log,
     machine,
+    secret,
   });
   name = worker.name;
   let stopping = false;

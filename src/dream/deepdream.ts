@@ -44,7 +44,7 @@ export const DEFAULT_DREAM: DreamSettings = {
 };
 
 /** Context around each tile, in pixels: enough that tile borders dream like the interior. */
-const TILE_MARGIN = 32;
+export const TILE_MARGIN = 32;
 /** Octaves below this size see almost nothing through GoogLeNet's 16-32 px strides. */
 const MIN_OCTAVE_SIDE = 40;
 

@@ -17,7 +17,8 @@ type Request =
   | { id: number; op: 'value'; key: number; job: TileJob }
   | { id: number; op: 'features'; image: RgbImage; layer: string }
   | { id: number; op: 'forget'; key: number }
-  | { id: number; op: 'held' };
+  | { id: number; op: 'held' }
+  | { id: number; op: 'close' };
 
 let engine: TileEngine | undefined;
 const objectives = new Map<number, Objective>();
@@ -35,6 +36,13 @@ async function handle(msg: Request): Promise<{ result: unknown; transfer?: Array
   }
   if (msg.op === 'objective') {
     objectives.set(msg.key, msg.objective);
+    return { result: true };
+  }
+  if (msg.op === 'close') {
+    // Sessions released here, on this thread, before the pool ends it (see WorkerPool.close).
+    await engine?.close();
+    engine = undefined;
+    objectives.clear();
     return { result: true };
   }
   if (!engine) throw new Error('worker used before init');

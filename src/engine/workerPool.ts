@@ -1,4 +1,8 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
+
+/** How long close() lets running tasks and the engines' release take before ending the workers. */
+const CLOSE_WAIT_MS = 30_000;
 
 interface Pending {
   resolve: (value: unknown) => void;
@@ -107,10 +111,23 @@ export class WorkerPool {
     pending.clear();
   }
 
+  /**
+   * Stop the workers. A worker ended while a native call is running on its behalf (an ONNX
+   * Runtime session.run) takes the whole process down when that call returns into the dead
+   * thread (`terminate called after throwing an instance of 'Napi::Error'`): a Ctrl-C that
+   * stops a dream mid-tile did that. So the tasks already running finish first (bounded), each
+   * worker releases its engine on its own thread (a `close` message), and only then is it ended.
+   */
   async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
     for (const p of this.queue) p.pending.reject(new Error('worker pool closed'));
     this.queue.length = 0;
+    const busy = (): boolean => [...this.inFlight.values()].some((m) => m.size > 0);
+    const until = Date.now() + CLOSE_WAIT_MS;
+    while (busy() && Date.now() < until) await delay(10);
+    // An unref'd timer: the bound must not itself keep the process alive once the workers answer.
+    if (!busy()) await Promise.race([this.broadcast({ op: 'close' }).catch(() => undefined), delay(CLOSE_WAIT_MS, undefined, { ref: false })]);
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 }

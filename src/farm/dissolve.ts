@@ -13,8 +13,9 @@ export async function packFrames(frames: readonly Uint8Array[]): Promise<Buffer>
   return deflate(Buffer.concat(frames), { level: 1 });
 }
 
-export async function unpackFrames(packed: Uint8Array, frameBytes: number): Promise<Uint8Array[]> {
-  const raw = await inflate(packed);
+/** Inflate at most `maxFrames` frames' bytes: a small part that would inflate to gigabytes stops there (and rejects). */
+export async function unpackFrames(packed: Uint8Array, frameBytes: number, maxFrames: number): Promise<Uint8Array[]> {
+  const raw = await inflate(packed, { maxOutputLength: Math.max(1, maxFrames * frameBytes) });
   if (raw.length % frameBytes !== 0) throw new Error(`packed frames hold ${raw.length} bytes, not a whole number of ${frameBytes}-byte frames`);
   const frames: Uint8Array[] = [];
   for (let at = 0; at < raw.length; at += frameBytes) frames.push(new Uint8Array(raw.buffer, raw.byteOffset + at, frameBytes));

@@ -31,11 +31,6 @@ export interface SegmentPlan {
   tailFrom: number;
   /** Keyframe at or before `warmupFrom` where decoding starts (frames up to warmupFrom are skipped). */
   decodeFrom: number;
-  /**
-   * `-ss` for the decoder: half a frame before the keyframe's time, so the keyframe is the first
-   * frame out whatever the rounding of the printed times. Undefined: decode from the start.
-   */
-  seekSeconds: number | undefined;
 }
 
 export interface PlanOptions {
@@ -154,14 +149,32 @@ export function planSegments(table: FrameTable, range: { first: number; end: num
     const warmupFrom = i === 0 ? first : Math.max(cuts[i - 1]!, first - opts.warmup);
     const tailFrom = i + 2 < cuts.length ? Math.max(first, end - opts.warmup) : end;
     const decodeFrom = keyframeAtOrBefore(table.keyframes, warmupFrom);
-    let seekSeconds: number | undefined;
-    if (decodeFrom > 0) {
-      const gap = table.times[decodeFrom]! - table.times[decodeFrom - 1]!;
-      seekSeconds = Math.max(0, table.times[decodeFrom]! - gap / 2);
-    }
-    segments.push({ index: i, first, end, warmupFrom, tailFrom, decodeFrom, seekSeconds });
+    segments.push({ index: i, first, end, warmupFrom, tailFrom, decodeFrom });
   }
   return segments;
+}
+
+/**
+ * How the input is cut into stream-copied pieces that workers decode instead of the file: piece
+ * i holds frames [edges[i], edges[i+1]). Every segment's decode start is an edge (so its first
+ * piece starts with its keyframe), and so is the first keyframe at or after the last frame
+ * needed (the rest of the file is never shipped). ffmpeg's segment muxer cuts at the first
+ * keyframe at or after each of `splitTimes` (half a frame before each split's keyframe, so the
+ * 6-decimal rounding of the times cannot miss it); `uses[n]` lists segment n's pieces in order. Pure.
+ */
+export function planPieces(table: FrameTable, segments: readonly SegmentPlan[]): { splits: number[]; splitTimes: number[]; edges: number[]; uses: number[][] } {
+  const total = table.times.length;
+  const lastNeeded = Math.max(...segments.map((s) => s.end));
+  const after = table.keyframes.find((k) => k >= lastNeeded);
+  const splits = [...new Set([...segments.map((s) => s.decodeFrom), ...(after === undefined ? [] : [after])])].filter((f) => f > 0 && f < total).sort((a, b) => a - b);
+  const edges = [0, ...splits, total];
+  const splitTimes = splits.map((k) => table.times[k]! - (table.times[k]! - table.times[k - 1]!) / 2);
+  const uses = segments.map((s) => {
+    const pieces: number[] = [];
+    for (let i = 0; i + 1 < edges.length; i++) if (edges[i]! >= s.decodeFrom && edges[i]! < s.end) pieces.push(i);
+    return pieces;
+  });
+  return { splits, splitTimes, edges, uses };
 }
 
 /** `10s`, `10`, `2.5s`, `500ms` (seconds) or `240f` (frames) → frames at `fps`. */

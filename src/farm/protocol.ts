@@ -9,24 +9,40 @@ import type { SegmentPlan } from './plan.js';
 export const DEFAULT_QUEUE = 'dreamflow';
 
 /** Bumped when SegmentJob changes meaning, so an old worker refuses a job it would misread. */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
-/** Finished segments wait this long for their coordinator (a coordinator can be restarted). */
+/** Finished segments and shipped sources wait this long for their coordinator (a coordinator can be restarted). */
 export const RESULT_TTL_SECONDS = 7 * 24 * 3600;
 
-/** A segment's frames as planned (first, end, warm-up, dissolve tail, seek) plus what dreams them. */
-export interface SegmentJob extends Omit<SegmentPlan, 'index'> {
+/** Bytes a worker fetches from Redis: the key, its exact length and its SHA-256 (both signed with the job). */
+export interface ShippedFile {
+  key: string;
+  bytes: number;
+  sha256: string;
+}
+
+/** A stream-copied piece of the input: whole GOPs from one keyframe, `frames` frames long. */
+export interface SourcePiece extends ShippedFile {
+  frames: number;
+  /** Container of the piece (`mov` or `mkv`): the worker names its temp file after it. */
+  format: 'mov' | 'mkv';
+}
+
+/**
+ * A segment's frames as planned (first, end, warm-up, dissolve tail) plus what dreams them.
+ * It names no path on the worker's machine: the input arrives as pieces stored in Redis, and so
+ * does the guide image (docs/architecture.md, "The farm's trust boundary").
+ */
+export interface SegmentJob extends Omit<SegmentPlan, 'index' | 'seekSeconds'> {
   version: number;
   farmId: string;
   segment: number;
   segments: number;
-  /** Absolute path of the input: every worker must see the same file (shared storage). */
-  input: string;
-  /**
-   * The farm's pipeline spec (validated by the coordinator): its stages are what every segment's
-   * frames go through, read by the same spec code on every machine. Paths in it (the guide
-   * image) are absolute.
-   */
+  /** Pieces covering frames [decodeFrom, end) in order: the worker decodes them one after another. */
+  pieces: SourcePiece[];
+  /** The guide image's bytes when the dream stage has a guide; the spec's `guide` is then only its file name. */
+  guide?: ShippedFile & { name: string };
+  /** The farm's pipeline spec (validated by the coordinator): its stages are what every segment's frames go through. */
   spec: PipelineSpec;
   width: number;
   height: number;
@@ -35,6 +51,15 @@ export interface SegmentJob extends Omit<SegmentPlan, 'index'> {
   crf: number | undefined;
   /** File frame number of the job's frame 0 (--start): frame indices (and jitter seeds) count from it. */
   indexBase: number;
+}
+
+/**
+ * What a BullMQ job carries: the job as JSON text and its HMAC under the farm's shared secret
+ * (null on an `--insecure` farm). The worker checks the MAC over the exact text before parsing.
+ */
+export interface SignedJob {
+  payload: string;
+  mac: string | null;
 }
 
 export interface SegmentResult {
@@ -54,9 +79,15 @@ export function jobIdOf(farmId: string, segment: number): string {
   return `${farmId}-${segment}`;
 }
 
+/** The segment number in a job id made by jobIdOf. Pure. */
+export function segmentOfJobId(id: string): number {
+  return Number(id.slice(id.lastIndexOf('-') + 1));
+}
+
 /**
  * A finished segment in Redis: a hash with `body` (the encoded frames [first, tailFrom), absent
- * when empty), `head` and `tail` (the dissolve's frames as deflated raw RGB24, absent when none).
+ * when empty), `head` and `tail` (the dissolve's frames as deflated raw RGB24, absent when none)
+ * and `mac`, the worker's HMAC over the parts (see auth.ts).
  */
 export type SegmentPart = 'body' | 'head' | 'tail';
 export const SEGMENT_PARTS: readonly SegmentPart[] = ['body', 'head', 'tail'];
@@ -68,4 +99,13 @@ export function resultKey(queue: string, farmId: string, segment: number): strin
 /** Set of the segment numbers whose result is stored. */
 export function doneKey(queue: string, farmId: string): string {
   return `dreamflow:${queue}:${farmId}:done`;
+}
+
+/** One stream-copied piece of the input, shared by the segments whose frames it holds. */
+export function pieceKey(queue: string, farmId: string, piece: number): string {
+  return `dreamflow:${queue}:${farmId}:piece:${piece}`;
+}
+
+export function guideKey(queue: string, farmId: string): string {
+  return `dreamflow:${queue}:${farmId}:guide`;
 }

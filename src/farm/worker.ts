@@ -1,13 +1,15 @@
 /**
- * A farm worker: takes segment jobs from the BullMQ queue, dreams them with the same temporal
- * stage as `dreamflow video` (warm-up frames first, thrown away), encodes them exactly as the
- * video job encodes its segments, and stores the file in Redis for the coordinator.
+ * A farm worker: takes segment jobs from the BullMQ queue, checks their signature, fetches the
+ * segment's pieces of the input (and the guide image) from Redis, dreams them with the same
+ * temporal stage as `dreamflow video` (warm-up frames first), encodes them exactly as the video
+ * job encodes its segments, and stores the signed result in Redis for the coordinator. It reads
+ * no path a job names (docs/architecture.md, "The farm's trust boundary").
  *
  * Dreaming runs in worker threads (the gradient pool), so this thread stays free to renew the
  * job's lock; a worker that dies stops renewing, and after `heartbeat` seconds another worker's
  * stalled-job check puts the segment back in the queue.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -22,10 +24,12 @@ import { loadManifest } from '../models/manifest.js';
 import type { Frame } from '../frame.js';
 import { objectiveOf } from '../pipeline/dream.js';
 import { throughStage } from '../pipeline/videoJob.js';
-import { validateSpec } from '../pipeline/spec.js';
+import { validateSpec, type PipelineSpec } from '../pipeline/spec.js';
 import { createStage, stagePlan, type StagePlan } from '../pipeline/stages.js';
+import { RefusedJob, openJob, resultMac, type FarmSecret } from './auth.js';
 import { packFrames } from './dissolve.js';
-import { PROTOCOL_VERSION, RESULT_TTL_SECONDS, doneKey, resultKey, type SegmentJob, type SegmentPart, type SegmentResult } from './protocol.js';
+import { PROTOCOL_VERSION, RESULT_TTL_SECONDS, doneKey, resultKey, type SegmentJob, type SegmentPart, type SegmentResult, type SignedJob } from './protocol.js';
+import { MAX_GUIDE_BYTES, MAX_PIECE_BYTES, fetchShipped } from './source.js';
 import { connectRedis, connectionOptions, type RedisTarget } from './redis.js';
 
 
@@ -38,6 +42,8 @@ export interface FarmWorkerOptions {
   heartbeatSeconds: number;
   /** This machine's engine: backend, device, workers, weights (the model comes with each job). */
   machine: RunnerOptions;
+  /** The farm's shared secret (null: `--insecure`): jobs without its signature are refused. */
+  secret: FarmSecret;
   log(message: string): void;
   name?: string;
 }
@@ -45,11 +51,16 @@ export interface FarmWorkerOptions {
 /** Raised inside a job when the worker is asked to stop: the segment goes back to the queue. */
 class Stopping extends Error {}
 
+/** Temp folders are named after their process, so a worker can clear those of dead ones. */
+const TEMP_PREFIX = 'dreamflow-segment-';
+
 export class FarmWorker {
   readonly name: string;
   private readonly runners = new Map<string, Promise<GradientRunner>>();
   private readonly stopController = new AbortController();
-  private worker: Worker<SegmentJob, SegmentResult> | undefined;
+  private worker: Worker<SignedJob, SegmentResult> | undefined;
+  /** Jobs refused (forged or foreign): removed from Redis once BullMQ has marked them failed. */
+  private readonly refused = new Set<string>();
   private store: Redis | undefined;
   private finished: Promise<void> | undefined;
   private stopped: Promise<void> | undefined;
@@ -66,9 +77,10 @@ export class FarmWorker {
    */
   async start(preload?: RunnerOptions): Promise<void> {
     this.store = await connectRedis(this.opts.redis);
+    await removeDeadTempFolders();
     if (preload) await Promise.all([this.runnerFor(preload), loadOpenCv()]);
     const lockMs = Math.round(this.opts.heartbeatSeconds * 1000);
-    const worker = new Worker<SegmentJob, SegmentResult>(this.opts.queue, (job, token) => this.process(job, token), {
+    const worker = new Worker<SignedJob, SegmentResult>(this.opts.queue, (job, token) => this.process(job, token), {
       connection: connectionOptions(this.opts.redis),
       concurrency: this.opts.concurrency,
       name: this.name,
@@ -79,7 +91,13 @@ export class FarmWorker {
     });
     worker.on('error', (err) => this.opts.log(`queue connection: ${err.message}`));
     worker.on('failed', (job, err) => {
-      if (job && !(err instanceof WaitingError) && err.name !== 'WaitingError') this.opts.log(`segment ${job.data.segment + 1}/${job.data.segments} failed: ${err.message}`);
+      if (!job || err instanceof WaitingError || err.name === 'WaitingError') return;
+      if (job.id !== undefined && this.refused.delete(job.id)) {
+        // A forged job leaves nothing behind: not even a failure reason an attacker could read.
+        void job.remove().catch(() => undefined);
+        return;
+      }
+      this.opts.log(`job ${job.id ?? '?'} failed: ${err.message}`);
     });
     this.worker = worker;
     await worker.waitUntilReady();
@@ -116,28 +134,52 @@ export class FarmWorker {
     return runner;
   }
 
-  private async process(job: Job<SegmentJob, SegmentResult>, token: string | undefined): Promise<SegmentResult> {
-    const d = job.data;
-    if (d.version !== PROTOCOL_VERSION) throw new UnrecoverableError(`job format ${d.version} is not this worker's (${PROTOCOL_VERSION}); update dreamflow`);
-    let plan: StagePlan;
+  /** The job's content if it is signed with this farm's secret and names nothing on this machine. */
+  private open(job: Job<SignedJob, SegmentResult>): { d: SegmentJob; plan: StagePlan } {
     try {
-      plan = stagePlan(validateSpec(d.spec, 'job'));
+      const d = openJob(this.opts.secret, job.data);
+      if (d.version !== PROTOCOL_VERSION) throw new RefusedJob(`its format ${d.version} is not this worker's (${PROTOCOL_VERSION}); update dreamflow`);
+      if (!Array.isArray(d.pieces) || d.pieces.some((p) => p.format !== 'mov' && p.format !== 'mkv')) throw new RefusedJob('its input pieces are malformed');
+      const dream = d.spec?.stages?.find((st) => st.kind === 'dream');
+      // The guide is the one path a spec can name: a job brings its bytes instead.
+      if ((dream?.guide ?? undefined) !== d.guide?.name) throw new RefusedJob('it names a guide image path instead of shipping the image');
+      if (d.guide && !/^guide(\.[a-z0-9]{1,5})?$/.test(d.guide.name)) throw new RefusedJob('its guide image name is malformed');
+      return { d, plan: stagePlan(validateSpec(d.spec, 'job')) };
     } catch (err) {
-      // A spec that does not validate here will not validate anywhere: no retries.
-      if (err instanceof UserError) throw new UnrecoverableError(err.message);
-      throw err;
+      if (!(err instanceof RefusedJob || err instanceof UserError)) throw err;
+      if (job.id !== undefined) this.refused.add(job.id);
+      this.opts.log(`refused job ${job.id ?? '?'}: ${err.message}`);
+      // Not retried: a job refused here is refused everywhere.
+      throw new UnrecoverableError(`refused: ${err instanceof RefusedJob ? err.message : 'invalid spec'}`);
     }
+  }
+
+  private async process(job: Job<SignedJob, SegmentResult>, token: string | undefined): Promise<SegmentResult> {
+    const { d, plan: checked } = this.open(job);
+    let plan = checked;
     const label = `segment ${d.segment + 1}/${d.segments} (frames ${d.first}-${d.end - 1}, ${d.first - d.warmupFrom} warm-up)`;
     this.opts.log(`${label}: started`);
     const started = performance.now();
     const stall = monitorEventLoopDelay({ resolution: 10 });
     stall.enable();
-    const dir = await mkdtemp(join(tmpdir(), 'dreamflow-segment-'));
-    let decoder: FrameDecoder | undefined;
+    const dir = await mkdtemp(join(tmpdir(), `${TEMP_PREFIX}${process.pid}-`));
+    const pieces = new PieceDecoder();
     let encoder: FrameEncoder | undefined;
     // Each segment makes its own objective: its guide features and graphs go with the segment.
     let release: (() => Promise<void>) | undefined;
     try {
+      const store = this.store!;
+      const paths: string[] = [];
+      for (const [i, piece] of d.pieces.entries()) {
+        const path = join(dir, `piece-${i}.${piece.format}`);
+        await fetchShipped(store, piece, MAX_PIECE_BYTES, path);
+        paths.push(path);
+      }
+      if (d.guide) {
+        const path = join(dir, d.guide.name);
+        await fetchShipped(store, d.guide, MAX_GUIDE_BYTES, path);
+        plan = stagePlan(withGuide(d.spec, path));
+      }
       const runner = await this.runnerFor({ ...this.opts.machine, model: plan.dream.model });
       const objective = await objectiveOf(plan.dream, runner);
       release = () => runner.release(objective);
@@ -146,12 +188,7 @@ export class FarmWorker {
       // The body may be empty (a segment no longer than the dissolves): then no file is made.
       if (d.tailFrom > d.first) encoder = await FrameEncoder.open(join(dir, 'segment.mp4'), { ...size, fps: d.fps, codec: d.codec, crf: d.crf, faststart: false });
       const expected = d.end - d.decodeFrom;
-      decoder = await FrameDecoder.open(d.input, {
-        size,
-        ...(d.seekSeconds === undefined ? {} : { start: d.seekSeconds }),
-        maxFrames: expected,
-        onWarning: (m) => this.opts.log(`${label}: ${m}`),
-      });
+      const source = pieces.frames(paths, { size, maxFrames: expected, onWarning: (m) => this.opts.log(`${label}: ${m}`) });
       const frameSeconds = d.fps.den / d.fps.num;
       const head: Uint8Array[] = [];
       const tail: Uint8Array[] = [];
@@ -166,7 +203,7 @@ export class FarmWorker {
         const index = at - d.indexBase;
         return { ...frame, index, ptsSeconds: index * frameSeconds };
       };
-      for await (const { dreamed, ordinal } of throughStage(decoder, stage, { select, abort: stopped })) {
+      for await (const { dreamed, ordinal } of throughStage(source, stage, { select, abort: stopped })) {
         decoded = ordinal + 1;
         const at = d.decodeFrom + ordinal;
         if (at < d.first) head.push(dreamed.data);
@@ -174,7 +211,7 @@ export class FarmWorker {
         else await encoder!.write(dreamed);
         if (at >= d.first) await job.updateProgress(at + 1 - d.first);
       }
-      if (decoded !== expected) throw new Error(`decoded ${decoded} of the ${expected} frames from frame ${d.decodeFrom} of ${d.input}`);
+      if (decoded !== expected) throw new Error(`decoded ${decoded} of the ${expected} frames from frame ${d.decodeFrom} of the shipped pieces`);
       const parts: Partial<Record<SegmentPart, Buffer>> = {};
       if (encoder) {
         await encoder.close();
@@ -182,9 +219,10 @@ export class FarmWorker {
       }
       if (head.length > 0) parts.head = await packFrames(head);
       if (tail.length > 0) parts.tail = await packFrames(tail);
-      const store = this.store!;
       const key = resultKey(this.opts.queue, d.farmId, d.segment);
-      await store.multi().del(key).hset(key, parts).expire(key, RESULT_TTL_SECONDS).exec();
+      const fields: Record<string, Buffer | string> = { ...parts };
+      if (this.opts.secret) fields['mac'] = resultMac(this.opts.secret, d.farmId, d.segment, parts);
+      await store.multi().del(key).hset(key, fields).expire(key, RESULT_TTL_SECONDS).exec();
       await store.multi().sadd(doneKey(this.opts.queue, d.farmId), String(d.segment)).expire(doneKey(this.opts.queue, d.farmId), RESULT_TTL_SECONDS).exec();
       const bytes = Object.values(parts).reduce((sum, b) => sum + b.length, 0);
       const seconds = (performance.now() - started) / 1000;
@@ -210,9 +248,62 @@ export class FarmWorker {
     } finally {
       stall.disable();
       await release?.().catch(() => undefined);
-      await decoder?.close();
+      await pieces.close();
       await encoder?.abort();
       await rm(dir, { recursive: true, force: true });
     }
+  }
+}
+
+/** The spec with the dream stage's guide at `path` (the shipped copy in this worker's temp folder). */
+function withGuide(spec: PipelineSpec, path: string): PipelineSpec {
+  return validateSpec({ ...spec, stages: spec.stages.map((st) => (st.kind === 'dream' ? { ...st, guide: path } : st)) }, 'job');
+}
+
+/** Decodes pieces one after another as one stream of frames; close() stops the one in progress. */
+class PieceDecoder {
+  private current: FrameDecoder | undefined;
+  private closed = false;
+
+  async *frames(paths: readonly string[], opts: { size: { width: number; height: number }; maxFrames: number; onWarning: (m: string) => void }): AsyncGenerator<Frame> {
+    let left = opts.maxFrames;
+    for (const path of paths) {
+      if (left <= 0 || this.closed) return;
+      const decoder = await FrameDecoder.open(path, { size: opts.size, maxFrames: left, onWarning: opts.onWarning });
+      this.current = decoder;
+      try {
+        for await (const frame of decoder) {
+          left--;
+          yield frame;
+        }
+      } finally {
+        await decoder.close();
+        this.current = undefined;
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.current?.close();
+  }
+}
+
+/** Temp folders of worker processes on this machine that are gone (SIGKILLed mid-segment). */
+async function removeDeadTempFolders(): Promise<void> {
+  const pattern = new RegExp(`^${TEMP_PREFIX}(\\d+)-`);
+  for (const name of await readdir(tmpdir()).catch(() => [] as string[])) {
+    const pid = Number(pattern.exec(name)?.[1]);
+    if (!pid || pid === process.pid || isAlive(pid)) continue;
+    await rm(join(tmpdir(), name), { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -28,17 +28,18 @@ export async function concatSegments(segments: readonly string[], output: string
   const ext = extname(output);
   const temp = join(dirname(output), `.${basename(output, ext)}.partial-${process.pid}-concat${ext}`);
   const list = `${temp}.txt`;
-  await writeFile(list, segments.map(concatListLine).join('\n') + '\n');
-  const tools = await locateTools();
-  const args = ['-y', '-f', 'concat', '-safe', '0', '-i', list];
-  const audio = opts.audioFrom ? await audioPlan(opts.audioFrom, ext, {}) : undefined;
-  if (audio) args.push(...audio.inputArgs);
-  args.push('-map', '0:v:0');
-  if (audio) args.push('-map', '1:a:0?', ...audio.codecArgs);
-  args.push('-c:v', 'copy', ...tools.passthroughArgs);
-  if (['.mp4', '.m4v', '.mov'].includes(ext.toLowerCase()) && opts.faststart !== false) args.push('-movflags', '+faststart');
-  args.push(temp);
   try {
+    // Inside the try: a list half-written to a full disk is removed too.
+    await writeFile(list, segments.map(concatListLine).join('\n') + '\n');
+    const tools = await locateTools();
+    const args = ['-y', '-f', 'concat', '-safe', '0', '-i', list];
+    const audio = opts.audioFrom ? await audioPlan(opts.audioFrom, ext, {}) : undefined;
+    if (audio) args.push(...audio.inputArgs);
+    args.push('-map', '0:v:0');
+    if (audio) args.push('-map', '1:a:0?', ...audio.codecArgs);
+    args.push('-c:v', 'copy', ...tools.passthroughArgs);
+    if (['.mp4', '.m4v', '.mov'].includes(ext.toLowerCase()) && opts.faststart !== false) args.push('-movflags', '+faststart');
+    args.push(temp);
     await ffmpegRun(args);
     if (opts.finalize) await opts.finalize(temp);
     await rename(temp, output);

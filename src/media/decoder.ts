@@ -6,7 +6,7 @@ import { UserError } from '../errors.js';
 import type { Frame, Rational, Source, SourceInfo } from '../frame.js';
 import { FrameAssembler } from './frameAssembler.js';
 import { locateTools } from './locate.js';
-import { probe, probeLavfi, type MediaInfo } from './probe.js';
+import { probe, probeFrameTiming, probeLavfi, type FrameTiming, type MediaInfo } from './probe.js';
 import { StderrTail, exitOf, lastStderrLine, localFile } from './run.js';
 
 export interface Size {
@@ -38,9 +38,11 @@ export interface LavfiOptions extends Omit<DecodeOptions, 'start' | 'duration'> 
 }
 
 /**
- * A Source reading frames from ffmpeg's raw rgb24 output. Every decoded frame comes out once,
- * in order (passthrough frame-rate mode: no duplicates or drops for variable-rate files).
- * `ptsSeconds = index · den/num + start`, i.e. a constant-rate clock at the stream's rate.
+ * A Source reading frames from ffmpeg's raw rgb24 output, at one constant rate taken from the
+ * file's packet timestamps (`timing`), not from its header alone. Steady input: every decoded
+ * frame comes out once, in order. Variable-rate input: ffmpeg's fps filter resamples it by the
+ * timestamps (frames repeated or dropped), so that frame n is what plays at n/rate and the
+ * picture keeps time with the sound. `ptsSeconds = index · den/num + start`.
  *
  * Iterate once. Breaking out of the loop, or close(), kills ffmpeg.
  */
@@ -48,6 +50,8 @@ export class FrameDecoder implements Source {
   readonly info: SourceInfo;
   /** What ffprobe said about the input (before scaling / trimming). */
   readonly media: MediaInfo;
+  /** The frame timing read from the packets (undefined: none usable, or a lavfi source). */
+  readonly timing: FrameTiming | undefined;
   readonly warnings: string[] = [];
   private readonly label: string;
   private readonly inputArgs: readonly string[];
@@ -60,27 +64,44 @@ export class FrameDecoder implements Source {
   private closed = false;
   private decoded = 0;
 
-  private constructor(label: string, inputArgs: string[], media: MediaInfo, opts: DecodeOptions, durationSeconds: number | undefined) {
+  private constructor(
+    label: string,
+    inputArgs: string[],
+    media: MediaInfo,
+    opts: DecodeOptions,
+    durationSeconds: number | undefined,
+    timing?: FrameTiming,
+  ) {
     this.label = label;
     this.media = media;
+    this.timing = timing;
     this.onWarning = opts.onWarning;
     this.start = opts.start ?? 0;
     const size = outputSize(media, opts);
-    const outputArgs: string[] = [];
-    if (opts.duration !== undefined) outputArgs.push('-t', String(opts.duration));
-    if (opts.maxFrames !== undefined) outputArgs.push('-frames:v', String(opts.maxFrames));
-    if (size.width !== media.width || size.height !== media.height) {
-      // Area averaging when shrinking avoids aliasing in the small frames used for flow/metrics.
-      const shrinking = size.width <= media.width && size.height <= media.height;
-      outputArgs.push('-vf', `scale=${size.width}:${size.height}:flags=${shrinking ? 'area' : 'bicubic'}`);
-    }
-    this.inputArgs = inputArgs;
-    this.outputArgs = outputArgs;
-
-    const fps = media.fps;
+    const fps = timing?.fps ?? media.fps;
     let frameCount: number | undefined;
     if (durationSeconds !== undefined) frameCount = Math.round((durationSeconds * fps.num) / fps.den);
     if (opts.maxFrames !== undefined) frameCount = Math.min(frameCount ?? opts.maxFrames, opts.maxFrames);
+
+    const outputArgs: string[] = [];
+    const filters: string[] = [];
+    if (timing?.variable) {
+      // fps= picks, for each slot n/rate, the frame showing then; it stops at the last frame's
+      // start, so tpad holds that frame for its own duration and -frames:v ends on the last slot.
+      filters.push(`fps=fps=${fps.num}/${fps.den}`, `tpad=stop_mode=clone:stop_duration=${timing.lastDuration.toFixed(6)}`);
+    }
+    if (opts.duration !== undefined) outputArgs.push('-t', String(opts.duration));
+    const frameLimit = timing?.variable ? frameCount : opts.maxFrames;
+    if (frameLimit !== undefined) outputArgs.push('-frames:v', String(frameLimit));
+    if (size.width !== media.width || size.height !== media.height) {
+      // Area averaging when shrinking avoids aliasing in the small frames used for flow/metrics.
+      const shrinking = size.width <= media.width && size.height <= media.height;
+      filters.push(`scale=${size.width}:${size.height}:flags=${shrinking ? 'area' : 'bicubic'}`);
+    }
+    if (filters.length > 0) outputArgs.push('-vf', filters.join(','));
+    this.inputArgs = inputArgs;
+    this.outputArgs = outputArgs;
+
     const info: SourceInfo = { width: size.width, height: size.height, fps, hasAudio: media.hasAudio };
     if (durationSeconds !== undefined) info.durationSeconds = durationSeconds;
     if (frameCount !== undefined) info.frameCount = frameCount;
@@ -91,15 +112,18 @@ export class FrameDecoder implements Source {
   static async open(path: string, opts: DecodeOptions = {}): Promise<FrameDecoder> {
     validateOptions(opts);
     const media = await probe(path);
+    const timing = await probeFrameTiming(path, media);
     const start = opts.start ?? 0;
     // Accurate input seeking: -ss before -i seeks to a keyframe and decodes/drops up to `start`.
     const inputArgs = start > 0 ? ['-ss', String(start), '-i', localFile(path)] : ['-i', localFile(path)];
-    let remaining = Math.max(0, media.durationSeconds - start);
+    // The video's own length: a container's duration also covers a longer audio track.
+    let remaining = Math.max(0, (timing?.seconds ?? media.durationSeconds) - start);
     if (opts.duration !== undefined) remaining = Math.min(remaining, opts.duration);
-    // A whole file: trust nb_frames rather than duration · fps.
-    const useCount = start === 0 && opts.duration === undefined;
-    const decoder = new FrameDecoder(path, inputArgs, media, opts, remaining);
-    if (useCount) decoder.info.frameCount = Math.min(media.frameCount, opts.maxFrames ?? Infinity);
+    // A whole steady file: count its packets (or, without timing, trust nb_frames) rather than
+    // duration · fps.
+    const useCount = start === 0 && opts.duration === undefined && !timing?.variable;
+    const decoder = new FrameDecoder(path, inputArgs, media, opts, remaining, timing);
+    if (useCount) decoder.info.frameCount = Math.min(timing?.frames ?? media.frameCount, opts.maxFrames ?? Infinity);
     return decoder;
   }
 
@@ -168,7 +192,10 @@ export class FrameDecoder implements Source {
       'rgb24',
       'pipe:1',
     ];
-    const child = spawn(tools.ffmpeg.path, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own process group: a terminal's Ctrl-C would otherwise end ffmpeg first, and a video
+    // job would read that as the end of the input (a short output) instead of an interruption.
+    // Orphaned, it dies of EPIPE on its next write.
+    const child = spawn(tools.ffmpeg.path, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, windowsHide: true });
     this.child = child;
     const exit = exitOf(child);
     this.exited = exit;
@@ -199,7 +226,10 @@ export class FrameDecoder implements Source {
         if (this.decoded === 0) throw new UserError(`${this.label}: could not decode video (${last})`);
         this.warn(`${this.label}: decoding stopped early after ${this.decoded} frames (${last})`);
       } else {
-        const errors = stderr.lines();
+        // The raw pipe's muxer complains when guessed timestamps collide (B-frames in an AVI,
+        // whose packets carry none); frames go out in order regardless and nothing reads those
+        // timestamps, so that says nothing about the input.
+        const errors = stderr.lines().filter((l) => !OUTPUT_TIMESTAMP_COMPLAINT.test(l));
         if (errors.length > 0) {
           this.warn(`${this.label}: the decoder reported ${errors.length} error line(s), the file may be damaged (${last})`);
         }
@@ -234,6 +264,40 @@ export function evenFit(width: number, height: number, maxWidth: number, maxHeig
     height: evenWithin(height * scale, Math.min(maxHeight, height)),
   };
 }
+
+/**
+ * One line for the user when the frame timing differs from what the header says (the rate
+ * comes from the timestamps) or the input is variable-rate (frames resampled); else undefined.
+ * Pure.
+ */
+export function timingWarning(label: string, media: MediaInfo, timing: FrameTiming | undefined): string | undefined {
+  if (!timing) return undefined;
+  const rate = formatRate(timing.fps);
+  if (timing.variable) {
+    const out = Math.round((timing.seconds * timing.fps.num) / timing.fps.den);
+    return (
+      `${label}: variable frame rate (frames ${formatSeconds(timing.minStep)} to ${formatSeconds(timing.maxStep)} s apart): ` +
+      `made constant at ${rate} fps by the timestamps, ${timing.frames} frames become ${out} ` +
+      `(repeated where further apart than 1/${rate} s, dropped where closer)`
+    );
+  }
+  if (timing.fps.num === media.fps.num && timing.fps.den === media.fps.den) return undefined;
+  return (
+    `${label}: the header says ${formatRate(media.fps)} fps and ${media.frameCount} frames, but its ${timing.frames} frames are ` +
+    `timestamped ${formatSeconds(timing.seconds / timing.frames)} s apart: using ${rate} fps (${timing.seconds.toFixed(2)} s)`
+  );
+}
+
+/** "25" or "30000/1001". */
+export function formatRate(fps: Rational): string {
+  return fps.den === 1 ? String(fps.num) : `${fps.num}/${fps.den}`;
+}
+
+function formatSeconds(s: number): string {
+  return String(Number(s.toFixed(4)));
+}
+
+const OUTPUT_TIMESTAMP_COMPLAINT = /non monotonically increasing dts to muxer/;
 
 /** Seconds per frame of a rate. */
 export function frameDuration(fps: Rational): number {

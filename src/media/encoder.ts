@@ -5,13 +5,14 @@
  * name the user asked for.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { unlinkSync } from 'node:fs';
 import { rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import { UserError } from '../errors.js';
 import type { Frame, Rational, Sink } from '../frame.js';
 import { locateTools } from './locate.js';
 import { probe } from './probe.js';
-import { StderrTail, exitOf, lastStderrLine, localFile } from './run.js';
+import { StderrTail, endWithProcess, exitOf, lastStderrLine, localFile } from './run.js';
 
 export interface AudioSource {
   /** File whose first audio stream is muxed in (usually the input video). */
@@ -84,8 +85,13 @@ export class FrameEncoder implements Sink {
     this.tempPath = tempPath;
     this.width = width;
     this.height = height;
-    this.child = spawn(ffmpeg, args, { stdio: ['pipe', 'ignore', 'pipe'] });
+    // Its own process group: a terminal's Ctrl-C goes to the whole foreground group, and an
+    // ffmpeg that got it would stop with exit 255 (and no file) while dreamflow is still
+    // finishing; dreamflow ends its input instead. If dreamflow dies, ffmpeg reads EOF and ends.
+    this.child = spawn(ffmpeg, args, { stdio: ['pipe', 'ignore', 'pipe'], detached: true, windowsHide: true });
     this.exit = exitOf(this.child);
+    // dreamflow leaving without closing it (a second Ctrl-C exits at once): no half file left.
+    endWithProcess(this.child, this.exit, () => removeQuietlySync(this.tempPath));
     this.stderr = new StderrTail();
     this.stderr.attach(this.child);
     // EPIPE if ffmpeg dies; reported by write()/close() with ffmpeg's own message instead.
@@ -273,6 +279,14 @@ function validate(outPath: string, opts: EncodeOptions): void {
   }
   if (!extname(outPath) && !opts.format) {
     throw new UserError(`output ${outPath} has no extension: add one (e.g. .mp4) so the container is known`);
+  }
+}
+
+function removeQuietlySync(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // Never created, or already renamed into place.
   }
 }
 

@@ -39,6 +39,12 @@ export interface MediaInfo {
   audio?: AudioInfo;
   /** Pixel aspect ratio, 1/1 for square pixels (also when unknown). */
   sampleAspectRatio: Rational;
+  /**
+   * The rates the header states, r_frame_rate then avg_frame_rate (`fps` is one of them). A
+   * header can be wrong about the rate (see FrameTiming): these are what probeFrameTiming checks
+   * against the packets' timestamps first.
+   */
+  declaredRates?: Rational[];
 }
 
 interface ProbeStream {
@@ -118,6 +124,7 @@ export function mediaInfoFromProbe(path: string, json: ProbeOutput): MediaInfo {
     frameCount,
     hasAudio: audio !== undefined,
     sampleAspectRatio: parseRational(video.sample_aspect_ratio, ':') ?? { num: 1, den: 1 },
+    declaredRates: [parseRational(video.r_frame_rate, '/'), parseRational(video.avg_frame_rate, '/')].filter((r): r is Rational => r !== undefined),
   };
   if (audio) {
     const a: AudioInfo = {
@@ -241,4 +248,190 @@ export async function probeLavfi(spec: string): Promise<MediaInfo> {
     throw err;
   }
   return mediaInfoFromProbe(`lavfi:${spec}`, json);
+}
+
+/**
+ * How a file's frames are spaced in time, from its video packets' timestamps rather than from
+ * its header. Headers can be wrong: an AVI from a camera that stores an empty chunk between
+ * frames declares twice the frames (and twice the rate) that decode, and a variable-rate file
+ * has no single rate to declare. The timestamps are what players follow, so dreamflow does too.
+ */
+export interface FrameTiming {
+  /** Frames the packets hold (packets the container marks as discarded left out). */
+  frames: number;
+  /**
+   * The constant rate frames come out at: each frame once when `variable` is false, else the
+   * rate the frames are resampled to (repeated or dropped by their timestamps).
+   */
+  fps: Rational;
+  /**
+   * The steps between frames are too uneven for one constant rate: shown once each at any
+   * constant rate, some frame would be more than one frame period early or late.
+   */
+  variable: boolean;
+  /** Seconds from the first frame's start to the last frame's end. */
+  seconds: number;
+  /** Presentation time of the first frame, seconds on the stream's clock. */
+  firstSeconds: number;
+  /** Shortest and longest step between neighbouring frames, seconds. */
+  minStep: number;
+  maxStep: number;
+  /** The last frame's own duration, seconds (what a resampler holds it for). */
+  lastDuration: number;
+}
+
+/** The video packets' times in display order, in ticks of `timeBase`. */
+export interface PacketTimes {
+  timeBase: Rational;
+  ticks: number[];
+  /** Duration of the packet shown last, ticks, when the container states one. */
+  lastDuration?: number;
+}
+
+const timingCache = new Map<string, Promise<FrameTiming | undefined>>();
+const TIMING_CACHE_SIZE = 16;
+
+/**
+ * Read the first video stream's packet timestamps (a demux, no decode: fast even for long
+ * files) and work out its frame timing; undefined when the packets carry no usable times (then
+ * the header is all there is). Remembered per file version: a job opens its input several times.
+ */
+export function probeFrameTiming(path: string, media: MediaInfo): Promise<FrameTiming | undefined> {
+  return (async () => {
+    const s = await stat(path);
+    const key = `${path}\0${s.size}\0${s.mtimeMs}`;
+    let pending = timingCache.get(key);
+    if (!pending) {
+      pending = readFrameTiming(path, media);
+      timingCache.set(key, pending);
+      pending.catch(() => timingCache.delete(key));
+      if (timingCache.size > TIMING_CACHE_SIZE) timingCache.delete(timingCache.keys().next().value!);
+    }
+    return pending;
+  })();
+}
+
+async function readFrameTiming(path: string, media: MediaInfo): Promise<FrameTiming | undefined> {
+  let text: string;
+  try {
+    const { stdout } = await ffprobeRun(['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=pts,dts,duration,flags:stream=time_base', '-of', 'csv', localFile(path)]);
+    text = stdout.toString('utf8');
+  } catch (err) {
+    // probe() already read this file; a listing that fails leaves the header's word.
+    if (err instanceof MediaToolError) return undefined;
+    throw err;
+  }
+  const packets = packetTimesFromCsv(text);
+  // The rate already chosen from the header first: when it fits the timestamps nothing changes.
+  return packets && analyseFrameTiming(packets, [media.fps, ...(media.declaredRates ?? [])]);
+}
+
+/**
+ * Parse ffprobe's `packet,PTS,DTS,DURATION,FLAGS` and `stream,TIME_BASE` lines. Presentation
+ * times when every packet has one; else decoding times (AVI stores none: its demuxer numbers the
+ * chunks, empty ones included); else undefined. Pure.
+ */
+export function packetTimesFromCsv(text: string): PacketTimes | undefined {
+  let timeBase: Rational | undefined;
+  const packets: Array<{ pts: number; dts: number; duration: number }> = [];
+  for (const line of text.split('\n')) {
+    const fields = line.trim().split(',');
+    if (fields[0] === 'stream' && fields[1]) timeBase = parseRational(fields[1], '/');
+    else if (fields[0] === 'packet' && fields.length >= 5) {
+      // Discarded packets (outside an MP4 edit list) are decoded but never shown.
+      if (fields[4]![1] === 'D') continue;
+      const num = (t: string | undefined): number => (t === undefined || t === 'N/A' || t === '' ? NaN : Number(t));
+      packets.push({ pts: num(fields[1]), dts: num(fields[2]), duration: num(fields[3]) });
+    }
+  }
+  if (!timeBase || packets.length === 0) return undefined;
+  const field = packets.every((p) => Number.isFinite(p.pts)) ? 'pts' : packets.every((p) => Number.isFinite(p.dts)) ? 'dts' : undefined;
+  if (!field) return undefined;
+  // Packets come in decoding order; frames are shown in time order.
+  packets.sort((a, b) => a[field] - b[field]);
+  const last = packets[packets.length - 1]!;
+  const out: PacketTimes = { timeBase, ticks: packets.map((p) => p[field]) };
+  if (last.duration > 0) out.lastDuration = last.duration;
+  return out;
+}
+
+/**
+ * The frame timing of packets (pure). Frames are "steady" when some constant rate shows each of
+ * them once within one frame period of its timestamp (a dropped frame, a millisecond clock's
+ * rounding pass); the rate is then the first that does of: the header's rates, the mean rate of
+ * the timestamps. Otherwise the file is variable-rate and gets the rate of its median step
+ * (frames further apart are repeated, closer ones dropped: few of either).
+ */
+export function analyseFrameTiming(packets: PacketTimes, declared: readonly Rational[]): FrameTiming | undefined {
+  const { ticks, timeBase } = packets;
+  const n = ticks.length;
+  const tick = timeBase.num / timeBase.den;
+  const times = ticks.map((t) => (t - ticks[0]!) * tick);
+  const span = times[n - 1]!;
+  if (n < 2 || !(span > 0)) return undefined;
+  const steps: number[] = [];
+  for (let i = 1; i < n; i++) steps.push(times[i]! - times[i - 1]!);
+  const sorted = steps.filter((s) => s > 0).sort((a, b) => a - b);
+  const median = sorted[Math.floor(sorted.length / 2)]!;
+  // Not Math.min(...steps): an hour of video is more arguments than a call can take.
+  const base = {
+    frames: n,
+    firstSeconds: ticks[0]! * tick,
+    minStep: steps.reduce((a, b) => Math.min(a, b)),
+    maxStep: steps.reduce((a, b) => Math.max(a, b)),
+  };
+
+  const meanRate = (n - 1) / span;
+  // The mean rate as a fraction simple enough to read, yet within a tenth of a frame over the file.
+  const tolerance = 0.1 / (n - 1);
+  const candidates = [...declared, standardRate(meanRate, tolerance), simplestRational(meanRate, tolerance)];
+  for (const fps of candidates) {
+    if (!fps) continue;
+    const period = fps.den / fps.num;
+    if (maxDrift(times, period) <= period * (1 + 1e-6)) {
+      return { ...base, fps, variable: false, seconds: n * period, lastDuration: period };
+    }
+  }
+  const medianRate = 1 / median;
+  const fps =
+    declared.find((r) => Math.abs(r.num / r.den - medianRate) <= 0.01 * medianRate) ??
+    standardRate(medianRate, 1e-3) ??
+    simplestRational(medianRate, 1e-3);
+  const lastDuration = packets.lastDuration !== undefined ? packets.lastDuration * tick : median;
+  return { ...base, fps, variable: true, seconds: span + lastDuration, lastDuration };
+}
+
+/** Largest distance between frame i's time and i·period (first frame at 0). Pure. */
+export function maxDrift(times: readonly number[], period: number): number {
+  let worst = 0;
+  for (let i = 0; i < times.length; i++) worst = Math.max(worst, Math.abs(times[i]! - times[0]! - i * period));
+  return worst;
+}
+
+/** `x` as a whole rate or an NTSC-style N·1000/1001 one, when one is within `relTol · x`. Pure. */
+export function standardRate(x: number, relTol: number): Rational | undefined {
+  for (const den of [1, 1001]) {
+    const num = den === 1 ? Math.round(x) : Math.round((x * den) / 1000) * 1000;
+    if (num > 0 && Math.abs(num / den - x) <= relTol * x) return reduceRational({ num, den });
+  }
+  return undefined;
+}
+
+/**
+ * The first continued-fraction convergent of `x` within `relTol · x`: (25.0000001, 1e-6) → 25/1,
+ * (29.97002997, 1e-9) → 30000/1001, but (29.97002997, 1e-7) → 10999/367 (so standardRate is
+ * tried first). Pure.
+ */
+export function simplestRational(x: number, relTol: number): Rational {
+  let [h0, h1, k0, k1] = [0, 1, 1, 0];
+  let y = x;
+  for (let i = 0; i < 40; i++) {
+    const a = Math.floor(y);
+    [h0, h1] = [h1, a * h1 + h0];
+    [k0, k1] = [k1, a * k1 + k0];
+    const frac = y - a;
+    if (Math.abs(h1 / k1 - x) <= relTol * x || frac < 1e-12) break;
+    y = 1 / frac;
+  }
+  return reduceRational({ num: h1, den: k1 });
 }

@@ -58,6 +58,10 @@ export async function runTool(tool: MediaToolName, args: readonly string[], opts
     const child = spawn(tools[tool].path, fullArgs, {
       stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
       signal: opts.signal,
+      // Its own process group: a terminal's Ctrl-C must not fail a join or probe that the
+      // interrupted job still needs; the job stops through its AbortSignal instead.
+      detached: true,
+      windowsHide: true,
     });
     const stdout: Buffer[] = [];
     const stderr = new StderrTail();
@@ -155,4 +159,19 @@ export function exitOf(child: ChildProcess): Promise<{ code: number | null; sign
  */
 export function localFile(path: string): string {
   return `file:${resolvePath(path)}`;
+}
+
+/**
+ * Children spawned `detached` (their own process group, so a terminal's Ctrl-C reaches only
+ * dreamflow, which then closes them) are not taken down with the group when dreamflow exits
+ * early (`process.exit` after a second Ctrl-C): kill `child` then, and run `cleanup`. A SIGKILLed
+ * dreamflow cannot run this; its children end through their pipes (EOF on stdin, EPIPE on stdout).
+ */
+export function endWithProcess(child: ChildProcess, exited: Promise<unknown>, cleanup?: () => void): void {
+  const onExit = (): void => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    cleanup?.();
+  };
+  process.once('exit', onExit);
+  void exited.then(() => process.off('exit', onExit));
 }

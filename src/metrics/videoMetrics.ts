@@ -41,8 +41,10 @@ export async function measureVideos(inputPath: string, outputPath: string, opts:
   const out = await FrameDecoder.open(outputPath, {});
   const size = { width: opts.width ?? out.info.width, height: opts.height ?? out.info.height };
   await out.close();
-  const input = await FrameDecoder.open(inputPath, { size, start: opts.start, duration: opts.duration });
-  const output = await FrameDecoder.open(outputPath, { size });
+  // The job that made the output already reported what its decoder noticed about the input.
+  const quiet = (): void => undefined;
+  const input = await FrameDecoder.open(inputPath, { size, start: opts.start, duration: opts.duration, onWarning: quiet });
+  const output = await FrameDecoder.open(outputPath, { size, onWarning: quiet });
   const perFrame = { input: [] as number[], output: [] as number[] };
   const gains: number[] = [];
   let prevIn: Frame | undefined;

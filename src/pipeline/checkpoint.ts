@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { writeError } from '../errors.js';
 import type { TemporalState } from '../temporal/stage.js';
 
 /**
@@ -29,10 +30,30 @@ export function workDirFor(output: string): string {
   return join(dirname(output), `.${basename(output)}.dreamflow`);
 }
 
+/**
+ * Replace `path` atomically: a temp file renamed over it. When the write fails (a full disk) the
+ * temp file is removed, so the folder keeps the previous version and nothing half-written; the
+ * error names `path` in one line when it is the user's to fix.
+ */
 export async function writeAtomic(path: string, data: Uint8Array | string): Promise<void> {
   const temp = `${path}.tmp-${process.pid}`;
-  await writeFile(temp, data);
-  await rename(temp, path);
+  try {
+    await writeFile(temp, data);
+    await rename(temp, path);
+  } catch (err) {
+    await rm(temp, { force: true }).catch(() => undefined);
+    throw writeError(err, path) ?? err;
+  }
+}
+
+/** Write `path` whole or not at all: a failed write (a full disk) removes what it began. */
+export async function writeWhole(path: string, data: Uint8Array): Promise<void> {
+  try {
+    await writeFile(path, data);
+  } catch (err) {
+    await rm(path, { force: true }).catch(() => undefined);
+    throw writeError(err, path) ?? err;
+  }
 }
 
 export class CheckpointStore {
@@ -40,8 +61,14 @@ export class CheckpointStore {
 
   static async create(dir: string, identity: object): Promise<CheckpointStore> {
     await rm(dir, { recursive: true, force: true });
-    await mkdir(dir, { recursive: true });
-    await writeAtomic(join(dir, 'job.json'), JSON.stringify(identity, null, 1));
+    try {
+      await mkdir(dir, { recursive: true });
+      await writeAtomic(join(dir, 'job.json'), JSON.stringify(identity, null, 1));
+    } catch (err) {
+      // A job that cannot even start leaves no work folder that looks like one to resume.
+      await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+      throw writeError(err, dir) ?? err;
+    }
     return new CheckpointStore(dir);
   }
 

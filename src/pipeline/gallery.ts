@@ -12,6 +12,7 @@ import { parseSize } from '../media/size.js';
 import { checkImageOutput, writeEncoded } from '../sinks/imageFile.js';
 import { readImage } from '../sources/image.js';
 import { dreamSettingsOf, runnerOptionsOf, type DreamSpec } from './dream.js';
+import { checkDreamMemory, pictureSize } from './footprint.js';
 import { Progress } from './progress.js';
 import { dreamflowVersion, runnerWorkers } from './recipe.js';
 
@@ -32,6 +33,9 @@ export async function renderGallery(job: GalleryJob): Promise<void> {
   const names = job.layers;
   checkImageOutput(gallery);
   const settings = dreamSettingsOf(job.dream);
+  // Cells are dreamed one after another: one picture's memory, checked before it is read.
+  const size = await pictureSize({ path: input, size: job.size });
+  if (size) checkDreamMemory(job.dream, size, 'image');
   const image = await readImage(input, parseSize(job.size));
   const runner = await createRunner(runnerOptionsOf(job.dream, job.quiet));
   const label = 22;

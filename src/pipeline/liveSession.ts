@@ -52,7 +52,7 @@ export interface LiveOptions {
   minSteps?: number;
   /** Measure the dream gain every this many seconds (default 5; 0: never). */
   gainEverySeconds?: number;
-  /** Server limits (maxPayload, maxViewers, maxBufferedBytes, jpegQuality, statsEveryMs, heartbeatMs). */
+  /** Server limits (maxPayload, maxViewers, maxViewersPerAddress, maxBufferedBytes, jpegQuality, statsEveryMs, heartbeatMs). */
   server?: Partial<Omit<LiveServerOptions, 'host' | 'port' | 'token' | 'viewerToken' | 'allowedOrigins'>>;
   /** URL sources: reconnect back-off and stall timeout (ms). */
   reconnect?: { backoffMs?: { initial: number; max: number }; stallMs?: number };
@@ -233,6 +233,7 @@ interface ViewersSpec {
   token?: string;
   viewerToken?: string;
   allowOrigin?: string[];
+  viewersPerAddress: number;
 }
 
 /** A token from the spec, else from the environment (so it need not appear in a command line). */
@@ -271,6 +272,7 @@ export async function runLiveJob(spec: PipelineSpec, opts: RunOptions): Promise<
     token,
     viewerToken,
     allowedOrigins: viewers.allowOrigin,
+    server: { maxViewersPerAddress: viewers.viewersPerAddress },
     record,
     push,
     runner: () => createRunner(runnerOptionsOf(plan.dream, opts.quiet)),
@@ -288,6 +290,8 @@ export async function runLiveJob(spec: PipelineSpec, opts: RunOptions): Promise<
   if (!opts.quiet) process.stderr.write(`dreamflow: dreaming ${source.input} at ${size.width}x${size.height}, ${source.fps} fps; Ctrl-C stops\n`);
   const stop = (): void => void session.close();
   opts.signal?.addEventListener('abort', stop, { once: true });
+  // Ctrl-C while the model was loading: the listener above came too late to hear it.
+  if (opts.signal?.aborted) stop();
   try {
     await session.done;
   } finally {
@@ -295,7 +299,8 @@ export async function runLiveJob(spec: PipelineSpec, opts: RunOptions): Promise<
     if (healthFile) await rm(healthFile, { force: true });
   }
   const stats = session.scheduler.stats();
-  const ended = session.scheduler.inputEnded ? 'input ended' : 'stopped';
+  // The source also ends when it is closed by a stop, so the stop decides.
+  const ended = opts.signal?.aborted ? 'stopped' : session.scheduler.inputEnded ? 'input ended' : 'stopped';
   if (!opts.quiet) process.stderr.write(`dreamflow: ${ended} after ${stats.frames} dreamed frames\n`);
   return { summary: { url: session.url, frames: stats.frames, drops: stats.drops, ended }, line: '' };
 }

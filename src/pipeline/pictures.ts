@@ -9,12 +9,13 @@ import { extname, join, resolve } from 'node:path';
 import { dream, dreamGain } from '../dream/deepdream.js';
 import { describe } from '../dream/objectives.js';
 import { createRunner } from '../dream/runner.js';
-import { UserError } from '../errors.js';
+import { UserError, writeError } from '../errors.js';
 import { parseSize } from '../media/size.js';
-import { checkImageOutput, writeImage } from '../sinks/imageFile.js';
+import { checkImageOutput, imageFormatOf, writeImage } from '../sinks/imageFile.js';
 import { readImage } from '../sources/image.js';
 import type { StartKind } from '../sources/synthetic.js';
 import { objectiveOf, runnerOptionsOf } from './dream.js';
+import { checkDreamMemory, pictureSize } from './footprint.js';
 import { Progress } from './progress.js';
 import { makeRecipe, recipeProvenance, startPicture } from './recipe.js';
 import type { JobResult, RunOptions } from './job.js';
@@ -41,6 +42,7 @@ export async function runImageJob(spec: PipelineSpec, opts: RunOptions): Promise
   const output = String(spec.sinks[0]!.path);
   checkImageOutput(output);
   const plan = stagePlan(spec);
+  // A picture too large for this machine's memory was refused before this (run.ts, PRECHECKS).
   const start = await startPicture(source, plan.settings.seed, 'image');
   const image = start.image;
   const started = performance.now();
@@ -89,10 +91,19 @@ export async function runStillsJob(spec: PipelineSpec, opts: RunOptions): Promis
   const names = await listStills(input);
   const plan = stagePlan(spec);
   const size = source.size ? parseSize(source.size) : undefined;
+  for (const name of names) imageFormatOf(join(output, name));
+  // The largest picture decides (they are dreamed one at a time), from the files' headers, before
+  // the output folder is made.
+  let largest: { width: number; height: number } | undefined;
+  for (const name of names) {
+    const s = await pictureSize({ path: join(input, name), size: source.size });
+    if (s && (!largest || s.width * s.height > largest.width * largest.height)) largest = s;
+  }
+  if (largest) checkDreamMemory(plan.dream, largest, 'image', { onWarning: opts.onWarning });
   await mkdir(output, { recursive: true }).catch((err: Error) => {
-    throw new UserError(`cannot create output folder ${output}: ${err.message}`);
+    throw writeError(err, output) ?? new UserError(`cannot create output folder ${output}: ${err.message}`);
   });
-  for (const name of names) checkImageOutput(join(output, name));
+  checkImageOutput(join(output, names[0]!));
 
   const started = performance.now();
   const runner = await createRunner(runnerOptionsOf(plan.dream, opts.quiet));

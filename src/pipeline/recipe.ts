@@ -47,7 +47,7 @@ export interface StartPicture {
 }
 
 /** Side of a synthetic start when no --size is given: the network's training size. */
-const DEFAULT_START_SIZE = 224;
+export const DEFAULT_START_SIZE = 224;
 
 /**
  * The picture a dream starts from: the input file at `size`, or with `from` (and no input) a

@@ -229,6 +229,11 @@ export const SECTIONS: readonly SectionSpec[] = [
       f('token', 'string', 'token', 'needed to change settings and share a camera (or env DREAMFLOW_TOKEN)', { check: tokenCheck }),
       f('viewerToken', 'string', 'viewer-token', 'needed to watch (or env DREAMFLOW_VIEWER_TOKEN); open URL?token=T', { check: tokenCheck }),
       f('allowOrigin', 'strings', 'allow-origin', 'also accept browsers from this origin (repeatable)'),
+      f('viewersPerAddress', 'integer', 'viewers-per-address', 'most viewers without a token from one address (an IPv6 /64), of 64 in all; 0: no limit (behind a proxy)', {
+        min: 0,
+        max: 64,
+        default: 8,
+      }),
     ],
   },
   { kind: 'record', section: 'sinks', help: 'record the live stream', fields: [f('path', 'string', 'record', 'also record the dreamed stream (.mp4, .mkv, .mov, .webm)', { required: true })] },

@@ -8,12 +8,14 @@ import sharp, { type OverlayOptions } from 'sharp';
 import { dream, dreamGain, type DreamSettings } from '../dream/deepdream.js';
 import { toBytes, type RgbImage } from '../dream/image.js';
 import type { Objective } from '../dream/objectives.js';
+import { checkMemory, estimateMemory } from '../dream/memory.js';
 import { createRunner } from '../dream/runner.js';
-import { UserError } from '../errors.js';
+import { UserError, writeError } from '../errors.js';
 import { checkImageOutput, tempPathFor, writeEncoded } from '../sinks/imageFile.js';
 import type { StartKind } from '../sources/synthetic.js';
 import { dreamSettingsOf, objectiveOf, runnerOptionsOf, type DreamSpec } from './dream.js';
 import { escapeXml } from '../metrics/plot.js';
+import { dreamFootprint, pictureSize, plannedWorkers } from './footprint.js';
 import { Progress } from './progress.js';
 import { commandLine, dreamflowVersion, makeRecipe, recipeArgs, runnerWorkers, startPicture, type DreamRecipe } from './recipe.js';
 
@@ -101,6 +103,15 @@ export interface SweepJob {
 export async function runSweep(job: SweepJob): Promise<{ json: string; seconds: number; backend: string }> {
   checkImageOutput(job.output);
   const settings: DreamSettings[] = job.cells.map((d) => dreamSettingsOf(d));
+  // As many cells are dreamed at once as the runner has workers: the costliest cell's footprint
+  // that many times must fit, checked before the start picture is made.
+  const size = await pictureSize(job.start);
+  if (size) {
+    const concurrent = Math.max(1, plannedWorkers(job.cells[0]!));
+    const footprints = job.cells.map((d) => dreamFootprint(d, size, 'image', { concurrent }));
+    const costliest = footprints.reduce((a, b) => (estimateMemory(b).total > estimateMemory(a).total ? b : a));
+    checkMemory(costliest);
+  }
   const { axes, grid, output } = job;
   const fixedSeed = axes.some((a) => a.flag === 'seed') ? 0 : settings[0]!.seed;
   const start = await startPicture(job.start, fixedSeed, 'sweep');
@@ -178,7 +189,7 @@ export async function runSweep(job: SweepJob): Promise<{ json: string; seconds: 
       await rename(temp, jsonPath);
     } catch (err) {
       await rm(temp, { force: true });
-      throw err;
+      throw writeError(err, jsonPath) ?? err;
     }
     return { json: jsonPath, seconds: summary.seconds, backend: runner.backend };
   } finally {

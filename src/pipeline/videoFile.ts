@@ -13,11 +13,12 @@ import { parseSize } from '../media/size.js';
 import { checkEquirectAspect, panoramaSize } from '../vr/aspect.js';
 import { outputMetadata, readSphericalMetadata, writeSphericalMetadata } from '../vr/spherical.js';
 import { objectiveOf, runnerOptionsOf } from './dream.js';
+import { checkDreamMemory } from './footprint.js';
 import { Progress } from './progress.js';
 import type { JobResult, RunOptions } from './job.js';
 import { sectionOf, sourceOf, type PipelineSpec } from './spec.js';
 import { createStage, stagePlan } from './stages.js';
-import { runVideoJob, type VideoJobOptions } from './videoJob.js';
+import { runVideoJob, workingSize, type VideoJobOptions } from './videoJob.js';
 
 interface VideoSourceSpec {
   kind: 'video';
@@ -90,6 +91,13 @@ export async function runVideoFileJob(spec: PipelineSpec, opts: RunOptions): Pro
       faststart: plan.vr.faststart,
       spherical: { projection: metadata.projection, stereo: metadata.stereo, pose: metadata.pose, keptFromInput: kept !== undefined },
     };
+  }
+  // Before the model loads or a frame is decoded: a working size this machine has no memory for
+  // is refused now (an input that cannot be probed is left to the job to report).
+  const dims = await probe(input).catch(() => undefined);
+  if (dims) {
+    const frame = workingSize(dims.width, dims.height, extras.size);
+    checkDreamMemory(plan.dream, frame, plan.vr ? 'vr' : 'video', { wrapX: plan.vr !== undefined, onWarning: opts.onWarning });
   }
   const runner = await createRunner(runnerOptionsOf(plan.dream, opts.quiet));
   try {

@@ -1,18 +1,19 @@
-import { stat, unlink, writeFile, readFile } from 'node:fs/promises';
-import { dirname, extname, resolve } from 'node:path';
+import { readdir, rm, stat, unlink, readFile } from 'node:fs/promises';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
 import { dreamGain } from '../dream/deepdream.js';
 import { fromBytes } from '../dream/image.js';
 import { describe as describeObjective, type Objective } from '../dream/objectives.js';
 import type { GradientRunner } from '../dream/runner.js';
-import { UserError } from '../errors.js';
+import { UserError, WriteError } from '../errors.js';
 import { concatSegments } from '../media/concat.js';
-import { FrameDecoder, evenFit, type Size } from '../media/decoder.js';
+import { FrameDecoder, evenFit, timingWarning, type Size } from '../media/decoder.js';
 import { FrameEncoder } from '../media/encoder.js';
 import type { SizeSpec } from '../media/size.js';
 import { TemporalDreamStage, type TemporalSettings, type TemporalState } from '../temporal/stage.js';
-import { CheckpointStore, workDirFor, type JobProgress } from './checkpoint.js';
+import { CheckpointStore, workDirFor, writeWhole, type JobProgress } from './checkpoint.js';
 import type { Frame, Rational, Stage } from '../frame.js';
+import { checkWritableFolder } from '../sinks/writable.js';
 
 /** A stage whose state can be committed after every frame and restored to resume a job. */
 export interface ResumableStage extends Stage {
@@ -90,14 +91,22 @@ export async function runVideoJob(runner: GradientRunner, objective: Objective, 
   await checkVideoOutput(opts.output);
   const decoderProbe = await FrameDecoder.open(opts.input, { start: opts.start, duration: opts.duration });
   const media = decoderProbe.media;
+  // The rate of the frames the decoder yields: from the packets' timestamps, which a header can
+  // contradict; a variable-rate input is resampled to it (docs/architecture.md, "Frame timing").
+  const fps = decoderProbe.info.fps;
+  const timing = decoderProbe.timing;
   await decoderProbe.close();
   const size = workingSize(media.width, media.height, opts.size);
+  await checkVideoOutput(opts.output, size);
   const segmentFrames = opts.segmentFrames ?? DEFAULT_SEGMENT_FRAMES;
   const inputStat = await stat(opts.input);
   const identity = {
     version: 1,
     input: { path: resolve(opts.input), bytes: inputStat.size, mtimeMs: Math.round(inputStat.mtimeMs) },
     size,
+    // Which frames exist and their numbering: a resumed run must decode the same ones.
+    fps: `${fps.num}/${fps.den}`,
+    resampled: timing?.variable ?? false,
     start: opts.start ?? 0,
     duration: opts.duration ?? null,
     temporal: opts.temporal,
@@ -133,13 +142,16 @@ export async function runVideoJob(runner: GradientRunner, objective: Objective, 
     store = await CheckpointStore.create(dir, identity);
   }
   const resumedFrom = progress.nextFrame;
+  // Said once the job is sure to start (a refused output or resume prints its one line alone).
+  const timingNote = timingWarning(opts.input, media, timing);
+  if (timingNote) opts.onWarning?.(timingNote);
 
   const encodeSegment = async (segment: number, frames: number): Promise<void> => {
     const first = segment * segmentFrames;
     const encoder = await FrameEncoder.open(store.segmentPath(segment), {
       width: size.width,
       height: size.height,
-      fps: media.fps,
+      fps,
       codec: opts.codec,
       crf: opts.crf,
       faststart: false,
@@ -157,27 +169,31 @@ export async function runVideoJob(runner: GradientRunner, objective: Objective, 
     for (let i = first; i < first + frames; i++) await unlink(store.framePath(i)).catch(() => undefined);
   };
 
-  const decoder = await FrameDecoder.open(opts.input, { size, start: opts.start, duration: opts.duration, onWarning: opts.onWarning });
-  const total = decoder.info.frameCount;
   const aborted = new Promise<never>((_, reject) => {
     const onAbort = (): void => reject(new Interrupted(progress.nextFrame, dir));
     if (opts.signal?.aborted) onAbort();
     opts.signal?.addEventListener('abort', onAbort, { once: true });
   });
   aborted.catch(() => undefined);
+  let decoder: FrameDecoder | undefined;
   try {
+    // Opened inside the try: a file that fails to decode leaves no work folder behind either.
+    decoder = await FrameDecoder.open(opts.input, { size, start: opts.start, duration: opts.duration, onWarning: opts.onWarning });
+    const total = decoder.info.frameCount;
     let t0 = performance.now();
     const resumeAt = progress.nextFrame;
     for await (const { frame, dreamed } of throughStage(decoder, stage, { abort: aborted, select: (f) => (f.index < resumeAt ? undefined : f) })) {
       const gain = await Promise.race([frameGain(runner, objective, frame, dreamed, opts.temporal.dream.tile), aborted]);
-      await writeFile(store.framePath(frame.index), dreamed.data);
-      progress = {
+      await writeWhole(store.framePath(frame.index), dreamed.data);
+      const next: JobProgress = {
         nextFrame: frame.index + 1,
         gainSum: progress.gainSum + (gain ?? 0),
         gainCount: progress.gainCount + (gain === undefined ? 0 : 1),
         dreamSeconds: progress.dreamSeconds + (performance.now() - t0) / 1000,
       };
-      await store.commit(progress, stage.snapshot());
+      // `progress` is what is on disk: a commit that fails (a full disk) leaves it as it was.
+      await store.commit(next, stage.snapshot());
+      progress = next;
       if (progress.nextFrame % segmentFrames === 0) await encodeSegment(progress.nextFrame / segmentFrames - 1, segmentFrames);
       opts.onFrame?.(progress.nextFrame, total);
       t0 = performance.now();
@@ -185,9 +201,14 @@ export async function runVideoJob(runner: GradientRunner, objective: Objective, 
   } catch (err) {
     // Failed before a single frame was committed: there is nothing to resume, so no work folder.
     if (progress.nextFrame === 0) await store.remove().catch(() => undefined);
-    throw err;
+    else {
+      // The frame being committed when it failed is not part of the job yet.
+      await rm(store.framePath(progress.nextFrame), { force: true }).catch(() => undefined);
+      await removeTemps(opts.output, dir);
+    }
+    throw resumable(err, progress.nextFrame, dir);
   } finally {
-    await decoder.close();
+    await decoder?.close();
   }
   if (progress.nextFrame === 0) {
     // Nothing to resume: leave no work folder behind.
@@ -196,19 +217,25 @@ export async function runVideoJob(runner: GradientRunner, objective: Objective, 
   }
 
   const segments = Math.ceil(progress.nextFrame / segmentFrames);
-  for (let s = 0; s < segments; s++) {
-    if (!store.hasSegment(s)) await encodeSegment(s, Math.min(segmentFrames, progress.nextFrame - s * segmentFrames));
+  try {
+    for (let s = 0; s < segments; s++) {
+      if (!store.hasSegment(s)) await encodeSegment(s, Math.min(segmentFrames, progress.nextFrame - s * segmentFrames));
+    }
+    await concatSegments(
+      Array.from({ length: segments }, (_, s) => store.segmentPath(s)),
+      opts.output,
+      { audioFrom: { path: opts.input, start: opts.start, duration: opts.duration }, faststart: opts.faststart, finalize: opts.finalize },
+    );
+  } catch (err) {
+    // Every frame is committed: the work folder joins the output on --resume once there is room.
+    await removeTemps(opts.output, dir);
+    throw resumable(err, progress.nextFrame, dir);
   }
-  await concatSegments(
-    Array.from({ length: segments }, (_, s) => store.segmentPath(s)),
-    opts.output,
-    { audioFrom: { path: opts.input, start: opts.start, duration: opts.duration }, faststart: opts.faststart, finalize: opts.finalize },
-  );
   await store.remove();
   return {
     output: opts.output,
     frames: progress.nextFrame,
-    fps: media.fps,
+    fps,
     width: size.width,
     height: size.height,
     seconds: (performance.now() - started) / 1000,
@@ -223,16 +250,67 @@ function frameGain(runner: GradientRunner, objective: Objective, input: Frame, o
   return dreamGain(runner, fromBytes(input.width, input.height, input.data), fromBytes(output.width, output.height, output.data), objective, tile);
 }
 
+/**
+ * Remove this process's temp files of a failed job: the encoder's and the join's partial outputs
+ * beside the output (`.NAME.partial-PID…`, also the join's list) and half-written commits in the
+ * work folder (`*.tmp-PID`). What a resume needs (job.json, state.bin, frames, segments) stays.
+ */
+async function removeTemps(output: string, dir: string): Promise<void> {
+  const pid = String(process.pid);
+  const stem = basename(output, extname(output));
+  // The pid must end where the name's next part begins: `.x.partial-12` is not `.x.partial-123`.
+  const partial = new RegExp(`^\\.${escapeRegExp(stem)}\\.partial-${pid}(?:[-.]|$)`);
+  await removeMatching(dirname(output), (name) => partial.test(name));
+  await removeMatching(dir, (name) => name.endsWith(`.tmp-${pid}`) || new RegExp(`\\.partial-${pid}(?:[-.]|$)`).test(name));
+}
+
+async function removeMatching(folder: string, match: (name: string) => boolean): Promise<void> {
+  const names = await readdir(folder).catch(() => [] as string[]);
+  await Promise.all(names.filter(match).map((name) => rm(join(folder, name), { force: true }).catch(() => undefined)));
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** Words of a full or read-only disk in ffmpeg's messages (its own errno texts). */
+const DISK_TROUBLE = /no space left on device|disk quota exceeded|read-only file system/i;
+
+/**
+ * A job that failed for lack of space (or a read-only disk) after committing frames keeps them:
+ * the message says where and that --resume continues once there is room.
+ */
+function resumable(err: unknown, committed: number, dir: string): unknown {
+  if (committed === 0 || err instanceof Interrupted) return err;
+  const disk = err instanceof WriteError || (err instanceof UserError && DISK_TROUBLE.test(err.message));
+  if (!disk) return err;
+  const problem = err instanceof WriteError ? err.problem : (DISK_TROUBLE.exec((err as UserError).message)?.[0].toLowerCase() ?? 'no space left on device');
+  const remedy = /space|quota/.test(problem) ? 'free some space' : 'make the folder writable';
+  const message = `${(err as UserError).message}; ${committed} finished frame(s) are kept in ${dir}: ${remedy} and run the same command with --resume`;
+  return new WriteError(message, problem);
+}
+
 const VIDEO_EXTENSIONS = ['.mp4', '.m4v', '.mov', '.mkv', '.webm', '.avi'];
 
-/** Before any work: a known container and an existing folder (failing after hours is worst). */
-export async function checkVideoOutput(output: string): Promise<void> {
+/**
+ * Before any work: a known container and an existing folder that files can be written in (not
+ * read-only, not full); failing after hours is worst. With the working `size`, the folder must
+ * also have room for the first frame and its commit (bytesToStart).
+ */
+export async function checkVideoOutput(output: string, size?: Size): Promise<void> {
   if (!VIDEO_EXTENSIONS.includes(extname(output).toLowerCase())) {
     throw new UserError(`cannot tell the video format of ${output}: use one of ${VIDEO_EXTENSIONS.join(' ')}`);
   }
-  const folder = dirname(resolve(output));
-  const info = await stat(folder).catch(() => undefined);
-  if (!info?.isDirectory()) throw new UserError(`output folder does not exist: ${folder}`);
+  checkWritableFolder(dirname(resolve(output)), output, size ? bytesToStart(size) : 0);
+}
+
+/**
+ * Bytes the work folder needs for a job's first frame: the dreamed frame (RGB24) and the commit
+ * beside it (state.bin: the input frame and the float dream, 3 + 12 bytes a pixel), plus room
+ * for job.json. Less free space than this fails before anything could be kept.
+ */
+export function bytesToStart(size: Size): number {
+  return size.width * size.height * (3 + 15) + 64 * 1024;
 }
 
 /** Raised when the job is interrupted (Ctrl-C / SIGTERM): the work folder stays for --resume. */

@@ -32,6 +32,32 @@ export function rightsFor(policy: AccessPolicy, token: string | undefined): Righ
   return { watch, control };
 }
 
+/**
+ * A client that presented no valid token: the only kind that can be had in any number by anyone
+ * who reaches the port, so the hub limits how many of them one address may hold open.
+ */
+export function isAnonymous(policy: AccessPolicy, token: string | undefined): boolean {
+  return !tokenMatches(token, policy.token) && !tokenMatches(token, policy.viewerToken);
+}
+
+/**
+ * The address a per-address limit counts by: IPv4 as is (also when it arrives IPv4-mapped on a
+ * dual-stack socket), IPv6 by its /64 prefix, since one IPv6 host usually owns a whole /64.
+ */
+export function addressKey(remote: string | undefined): string {
+  if (!remote) return 'unknown';
+  const a = remote.toLowerCase().replace(/%.*$/, '');
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(a);
+  if (mapped) return mapped[1]!;
+  if (!a.includes(':')) return a;
+  // Expand `::` to its run of zero groups, then keep the first four.
+  const [head = '', tail] = a.split('::', 2);
+  const left = head === '' ? [] : head.split(':');
+  const right = tail === undefined || tail === '' ? [] : tail.split(':');
+  const groups = tail === undefined ? left : [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right];
+  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`;
+}
+
 /** The token a client presented: `?token=` (browsers cannot set WebSocket headers) or a Bearer header. */
 export function requestToken(req: IncomingMessage): string | undefined {
   const auth = req.headers.authorization;

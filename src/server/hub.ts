@@ -6,7 +6,9 @@
  * Memory stays bounded whatever the viewers do: each frame is encoded to JPEG once and the same
  * buffer goes to every viewer; a viewer whose socket still holds more than `maxBufferedBytes`
  * unsent is skipped for that frame (never queued); messages are capped at `maxPayload`; at most
- * `maxViewers` sockets; a client sending too many bad messages is disconnected.
+ * `maxViewers` sockets, of which one address may hold at most `maxViewersPerAddress` without a
+ * token (so a few hosts cannot take every slot); a client sending too many bad messages is
+ * disconnected.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -15,7 +17,7 @@ import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { UserError } from '../errors.js';
 import { LatestWorker } from '../latest.js';
 import { RollingProfile, type PhaseStats } from '../metrics/profile.js';
-import { checkOrigin, requestToken, rightsFor, tokenMatches, type AccessPolicy, type Rights } from './access.js';
+import { addressKey, checkOrigin, isAnonymous, requestToken, rightsFor, tokenMatches, type AccessPolicy, type Rights } from './access.js';
 import { viewerPage } from './page.js';
 import {
   FLAG_BROWSER,
@@ -72,6 +74,11 @@ export interface LiveServerOptions {
   maxPayload?: number;
   /** Default 64. */
   maxViewers?: number;
+  /**
+   * Sockets one address (an IPv6 /64) may hold open without a token; 0: no limit (behind a
+   * reverse proxy every viewer has the proxy's address). Default 8. Token holders are not counted.
+   */
+  maxViewersPerAddress?: number;
   /** Skip a viewer while its socket holds more than this unsent (bytes). Default 128 KiB. */
   maxBufferedBytes?: number;
   /** JPEG quality of the broadcast, 1-100. Default 80. */
@@ -87,6 +94,8 @@ interface Client {
   id: number;
   ws: WebSocket;
   rights: Rights;
+  /** The remote address's key (addressKey) when it connected without a token, else undefined. */
+  anonymousFrom: string | undefined;
   sent: number;
   skipped: number;
   errors: number;
@@ -119,7 +128,7 @@ export class LiveServer {
   private readonly wss: WebSocketServer;
   private readonly clients = new Map<number, Client>();
   private readonly policy: AccessPolicy;
-  private readonly opts: Required<Pick<LiveServerOptions, 'maxPayload' | 'maxViewers' | 'maxBufferedBytes' | 'jpegQuality'>> & LiveServerOptions;
+  private readonly opts: Required<Pick<LiveServerOptions, 'maxPayload' | 'maxViewers' | 'maxViewersPerAddress' | 'maxBufferedBytes' | 'jpegQuality'>> & LiveServerOptions;
   private readonly encoder: LatestWorker<PublishedFrame>;
   private handlers: LiveServerHandlers | undefined;
   private nextId = 1;
@@ -131,7 +140,7 @@ export class LiveServer {
   private readonly profile = new RollingProfile();
 
   private constructor(opts: LiveServerOptions) {
-    this.opts = { maxPayload: 1 << 20, maxViewers: 64, maxBufferedBytes: 128 << 10, jpegQuality: 80, ...opts };
+    this.opts = { maxPayload: 1 << 20, maxViewers: 64, maxViewersPerAddress: 8, maxBufferedBytes: 128 << 10, jpegQuality: 80, ...opts };
     this.policy = { token: opts.token, viewerToken: opts.viewerToken, allowedOrigins: opts.allowedOrigins, bindHost: opts.host };
     this.http = createServer((req, res) => this.onRequest(req, res));
     // perMessageDeflate off: JPEG does not compress, and deflate would cost CPU and memory per viewer.
@@ -343,17 +352,31 @@ export class LiveServer {
       if (url.pathname !== '/ws') return refuse(404, 'not found');
       const originProblem = checkOrigin(this.policy, req.headers.host, req.headers.origin);
       if (originProblem) return refuse(403, originProblem);
-      const rights = rightsFor(this.policy, requestToken(req));
+      const token = requestToken(req);
+      const rights = rightsFor(this.policy, token);
       if (!rights.watch) return refuse(401, 'a valid viewer token is needed (?token=)');
+      const anonymousFrom = isAnonymous(this.policy, token) ? addressKey(req.socket.remoteAddress) : undefined;
+      const perAddress = this.opts.maxViewersPerAddress;
+      if (anonymousFrom !== undefined && perAddress > 0 && this.anonymousCount(anonymousFrom) >= perAddress) {
+        return refuse(429, 'too many viewers from this address');
+      }
       if (this.clients.size >= this.opts.maxViewers) return refuse(503, 'too many viewers');
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, rights));
+      // handleUpgrade calls back synchronously here (no verifyClient, no deflate), so the counts
+      // above cannot be raced past by upgrades arriving together.
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, rights, anonymousFrom));
     } catch (err) {
       refuse(400, `bad request: ${(err as Error).message}`);
     }
   }
 
-  private onConnection(ws: WebSocket, rights: Rights): void {
-    const client: Client = { id: this.nextId++, ws, rights, sent: 0, skipped: 0, errors: 0, errorWindowStart: Date.now(), alive: true, connectedAt: Date.now() };
+  private anonymousCount(key: string): number {
+    let n = 0;
+    for (const c of this.clients.values()) if (c.anonymousFrom === key) n++;
+    return n;
+  }
+
+  private onConnection(ws: WebSocket, rights: Rights, anonymousFrom: string | undefined): void {
+    const client: Client = { id: this.nextId++, ws, rights, anonymousFrom, sent: 0, skipped: 0, errors: 0, errorWindowStart: Date.now(), alive: true, connectedAt: Date.now() };
     this.clients.set(client.id, client);
     ws.on('pong', () => (client.alive = true));
     ws.on('message', (data, isBinary) => {

@@ -1,10 +1,10 @@
-import { existsSync, statSync } from 'node:fs';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import sharp, { type Sharp } from 'sharp';
-import { UserError } from '../errors.js';
+import { UserError, writeError } from '../errors.js';
 import { toBytes, type RgbImage } from '../dream/image.js';
 import { encodeWithProvenance, type Provenance } from './provenance.js';
+import { checkWritableFolder } from './writable.js';
 
 type ImageFormat = 'jpeg' | 'png' | 'webp' | 'tiff' | 'avif' | 'gif';
 
@@ -19,17 +19,23 @@ const FORMATS: Record<string, ImageFormat> = {
   '.gif': 'gif',
 };
 
-/**
- * Check an output path before any work is done: a known image extension and an existing folder.
- * Failing after minutes of dreaming would be the worst time to learn of a typo.
- */
-export function checkImageOutput(path: string): ImageFormat {
+/** The image format an output path asks for (its extension), or a one-line error. */
+export function imageFormatOf(path: string): ImageFormat {
   const format = FORMATS[extname(path).toLowerCase()];
   if (!format) {
     throw new UserError(`cannot tell the image format of ${path}: use one of ${Object.keys(FORMATS).join(' ')}`);
   }
-  const dir = dirname(path);
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UserError(`output folder does not exist: ${dir}`);
+  return format;
+}
+
+/**
+ * Check an output path before any work is done: a known image extension and an existing folder
+ * that files can be written in (not read-only, not full). Failing after minutes of dreaming
+ * would be the worst time to learn of a typo or a full disk.
+ */
+export function checkImageOutput(path: string): ImageFormat {
+  const format = imageFormatOf(path);
+  checkWritableFolder(dirname(path), path);
   return format;
 }
 
@@ -43,7 +49,7 @@ export function tempPathFor(path: string): string {
  * place once complete), with the settings that made it embedded (see provenance.ts).
  */
 export async function writeEncoded(path: string, pipeline: Sharp, provenance?: Provenance): Promise<void> {
-  const format = checkImageOutput(path);
+  const format = imageFormatOf(path);
   const temp = tempPathFor(path);
   try {
     // PNG: adaptive row filters and the strongest deflate, still lossless: dreamed textures are
@@ -58,7 +64,8 @@ export async function writeEncoded(path: string, pipeline: Sharp, provenance?: P
     await rename(temp, path);
   } catch (err) {
     await rm(temp, { force: true });
-    throw err;
+    // A disk that filled up (or went read-only) while dreaming: say so about the file asked for.
+    throw writeError(err, path) ?? err;
   }
 }
 

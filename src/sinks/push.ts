@@ -8,7 +8,7 @@ import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { UserError } from '../errors.js';
 import { locateTools } from '../media/locate.js';
-import { StderrTail, exitOf, lastStderrLine } from '../media/run.js';
+import { StderrTail, endWithProcess, exitOf, lastStderrLine } from '../media/run.js';
 import type { Frame, Sink } from '../frame.js';
 import { redactUrl } from '../media/redact.js';
 import { PacedWriter, fpsRational } from './paced.js';
@@ -64,8 +64,11 @@ export class StreamPush implements Sink {
   private done = false;
 
   private constructor(ffmpeg: string, args: string[], readonly label: string) {
-    this.child = spawn(ffmpeg, args, { stdio: ['pipe', 'ignore', 'pipe'] });
+    // Its own process group, like the recording's encoder: a terminal's Ctrl-C reaches only
+    // dreamflow, which ends the push cleanly (close); dreamflow dying ends its stdin.
+    this.child = spawn(ffmpeg, args, { stdio: ['pipe', 'ignore', 'pipe'], detached: true, windowsHide: true });
     this.exit = exitOf(this.child);
+    endWithProcess(this.child, this.exit);
     this.stderr.attach(this.child);
     this.child.stdin?.on('error', () => undefined); // reported through the exit status
   }

@@ -11,7 +11,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { UserError } from '../errors.js';
 import { FrameAssembler } from '../media/frameAssembler.js';
 import { locateTools } from '../media/locate.js';
-import { StderrTail, exitOf, lastStderrLine, localFile } from '../media/run.js';
+import { StderrTail, endWithProcess, exitOf, lastStderrLine, localFile } from '../media/run.js';
 import type { Frame } from '../frame.js';
 import { Latest } from '../latest.js';
 import { redactUrl } from '../media/redact.js';
@@ -244,10 +244,14 @@ export class FfmpegLiveSource implements LiveSource {
     }
     if (this.closed) return;
     const args = ['-hide_banner', '-nostdin', '-loglevel', 'error', ...liveInputArgs(this.input, this.opts), ...liveOutputArgs(this.opts, tools.passthroughArgs)];
-    const child = spawn(tools.ffmpeg.path, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own process group: a terminal's Ctrl-C must not end the input before dreamflow has
+    // stopped (an input that ends looks like a failed source, and the job would not finish its
+    // recording cleanly); close() kills it. Orphaned, it dies of EPIPE at its next frame.
+    const child = spawn(tools.ffmpeg.path, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, windowsHide: true });
     this.child = child;
     const exit = exitOf(child);
     this.exited = exit;
+    endWithProcess(child, exit);
     const stderr = new StderrTail(16 * 1024);
     stderr.attach(child);
 

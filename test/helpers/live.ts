@@ -1,7 +1,9 @@
 /** WebSocket viewers and small waiting helpers for the live tests (real sockets on 127.0.0.1). */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import WebSocket from 'ws';
 import { decodeFrameMessage, type FrameHeader } from '../../src/server/protocol.js';
+import { BIN, ROOT } from './paths.js';
 
 export interface Received {
   header: FrameHeader;
@@ -26,10 +28,14 @@ export function wsUrl(httpUrl: string, token?: string): string {
   return httpUrl.replace(/^http/, 'ws') + 'ws' + (token ? `?token=${encodeURIComponent(token)}` : '');
 }
 
-/** Connect and wait for the hello. `paused`: never read anything (the socket's buffers fill up). */
-export function connectViewer(httpUrl: string, opts: { token?: string; origin?: string; paused?: boolean } = {}): Promise<TestViewer> {
+/**
+ * Connect and wait for the hello. `paused`: never read anything (the socket's buffers fill up).
+ * `localAddress`: the client's own address (another loopback one, e.g. 127.0.0.2, to be a
+ * different host to the server).
+ */
+export function connectViewer(httpUrl: string, opts: { token?: string; origin?: string; paused?: boolean; localAddress?: string } = {}): Promise<TestViewer> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(wsUrl(httpUrl, opts.token), opts.origin ? { origin: opts.origin } : {});
+    const ws = new WebSocket(wsUrl(httpUrl, opts.token), { ...(opts.origin ? { origin: opts.origin } : {}), ...(opts.localAddress ? { localAddress: opts.localAddress } : {}) });
     const viewer: TestViewer = {
       ws,
       frames: [],
@@ -71,21 +77,57 @@ export function connectViewer(httpUrl: string, opts: { token?: string; origin?: 
   });
 }
 
+type UpgradeOptions = { token?: string; origin?: string; headers?: Record<string, string>; localAddress?: string };
+
 /** The HTTP status a refused WebSocket upgrade got. */
-export function upgradeStatus(httpUrl: string, opts: { token?: string; origin?: string; headers?: Record<string, string> } = {}): Promise<number> {
+export async function upgradeStatus(httpUrl: string, opts: UpgradeOptions = {}): Promise<number> {
+  return (await upgradeReply(httpUrl, opts)).status;
+}
+
+/** Status, status text and body of a WebSocket upgrade's answer (101 and empty text when accepted). */
+export function upgradeReply(httpUrl: string, opts: UpgradeOptions = {}): Promise<{ status: number; text: string; body: string }> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(wsUrl(httpUrl, opts.token), { ...(opts.origin ? { origin: opts.origin } : {}), ...(opts.headers ? { headers: opts.headers } : {}) });
+    const ws = new WebSocket(wsUrl(httpUrl, opts.token), {
+      ...(opts.origin ? { origin: opts.origin } : {}),
+      ...(opts.headers ? { headers: opts.headers } : {}),
+      ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
+    });
     ws.on('unexpected-response', (_req, res) => {
-      resolve(res.statusCode ?? 0);
-      res.resume();
-      ws.terminate();
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => {
+        resolve({ status: res.statusCode ?? 0, text: res.statusMessage ?? '', body });
+        ws.terminate();
+      });
+      res.on('error', reject);
     });
     ws.on('open', () => {
       ws.terminate();
-      resolve(101);
+      resolve({ status: 101, text: '', body: '' });
     });
     ws.on('error', (err) => reject(err));
   });
+}
+
+export interface LiveCommand {
+  child: ChildProcess;
+  /** Everything the command printed so far. */
+  out: { stdout: string; stderr: string };
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/**
+ * `dreamflow live ARGS` as a real process. `detached`: it leads its own process group, as a
+ * command started from a terminal does, so a test can signal the whole group like Ctrl-C.
+ */
+export function startLiveCommand(args: string[], opts: { detached?: boolean; env?: NodeJS.ProcessEnv } = {}): LiveCommand {
+  const child = spawn(process.execPath, [BIN, 'live', ...args], { cwd: ROOT, env: opts.env ?? process.env, detached: opts.detached ?? false, stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = { stdout: '', stderr: '' };
+  child.stdout!.on('data', (d: Buffer) => (out.stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out.stderr += d.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.on('close', (code, signal) => r({ code, signal })));
+  return { child, out, exited };
 }
 
 export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
