@@ -1,7 +1,7 @@
 /**
  * Render-farm benchmark: the same clip (a 320×180 camera pan across kite.jpg with a keyframe
  * every second) dreamed with the default video preset by one `dreamflow worker` process and by
- * two (one gradient thread each), through a real redis-server, plus `dreamflow video` on the
+ * two (each pinned to a core of its own, as on one-core machines), through a real redis-server, plus `dreamflow video` on the
  * same machine with both threads as the single-machine baseline. Wall times, the speed-up of the
  * second worker, and the flicker at the cuts against inside segments (docs/architecture.md definitions).
  *
@@ -12,6 +12,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,9 +44,13 @@ interface StartedWorker {
   exited: Promise<void>;
 }
 
-function startWorker(url: string, queue: string): Promise<StartedWorker> {
+/**
+ * A worker pinned to one core (taskset): a one-core machine of its own. Its engine sizes its
+ * threads by the cores it may use, so two workers do not both run two threads on two cores.
+ */
+function startWorker(url: string, queue: string, core: number): Promise<StartedWorker> {
   const bin = join(packageRoot(), 'bin', 'dreamflow.js');
-  const child = spawn(process.execPath, [bin, 'worker', '--redis', url, '--queue', queue, '--workers', '1'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, [SECRET_ENV]: SECRET } });
+  const child = spawn('taskset', ['-c', String(core), process.execPath, bin, 'worker', '--redis', url, '--queue', queue], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, [SECRET_ENV]: SECRET } });
   const exited = new Promise<void>((r) => child.once('close', () => r()));
   return new Promise((resolvePromise, reject) => {
     let log = '';
@@ -81,7 +86,7 @@ export async function benchFarm(): Promise<Record<string, unknown>> {
     for (const count of [1, 2]) {
       const queue = `bench${count}`;
       const t0 = performance.now();
-      const workers = await Promise.all(Array.from({ length: count }, () => startWorker(redis.url, queue)));
+      const workers = await Promise.all(Array.from({ length: count }, (_, i) => startWorker(redis.url, queue, i % availableParallelism())));
       const startupSeconds = (performance.now() - t0) / 1000;
       try {
         const output = join(dir, `farm-${count}.mp4`);
@@ -93,7 +98,7 @@ export async function benchFarm(): Promise<Record<string, unknown>> {
         const hardCuts = flickerAtCuts(m.perFrame, result.cuts, 0);
         const singleAtCuts = flickerAtCuts(singleFlicker.perFrame, result.cuts, 0);
         cases.push({
-          case: `dreamflow farm, ${count} worker process${count > 1 ? 'es' : ''}, 1 thread each`,
+          case: `dreamflow farm, ${count} worker process${count > 1 ? 'es' : ''}, one core each`,
           workers: count,
           frames: result.frames,
           segments: result.segments,

@@ -373,6 +373,16 @@ describe('dreamflow farm and worker', () => {
       expect(await queue.getJobCounts('waiting', 'active')).toEqual({ waiting: 0, active: 0 });
     });
 
+    it('an output that is the input', async () => {
+      const before = await frameHashes(clip);
+      const r = await runCli(['farm', clip, '-o', clip, '--redis', redis.url, '--queue', QUEUE, ...CHEAP]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/is the input .*pan\.mp4: write the dream to another file/);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(await frameHashes(clip)).toEqual(before);
+      expect(await queue.getJobCounts('waiting', 'active')).toEqual({ waiting: 0, active: 0 });
+    });
+
     it('a variable-rate input (the workers would resample their pieces apart)', async () => {
       const vfr = await makeVfrClip({ width: 96, height: 64, runs: [[10, 0.1], [8, 0.25]], dir, name: 'farm-vfr.mkv' });
       const out = join(dir, 'vfr-out.mp4');

@@ -10,6 +10,7 @@ import { checkedObjective, dreamOf } from '../pipeline/dream.js';
 import { Progress } from '../pipeline/progress.js';
 import { sourceOf, specFromArgs } from '../pipeline/spec.js';
 import { stagePlan } from '../pipeline/stages.js';
+import { refuseOverwritingInput } from '../pipeline/run.js';
 import { readImage } from '../sources/image.js';
 import { num, str, type Values } from './options.js';
 
@@ -100,6 +101,8 @@ export async function farmCommand(args: string[]): Promise<void> {
   if (dreamStage.guide !== undefined) await readImage(dreamStage.guide, { fit: 224 });
   // The coordinator reads the guide (its bytes go to the workers with each job).
   const spec = { ...given, stages: given.stages.map((s) => (s.kind === 'dream' && typeof s.guide === 'string' ? { ...s, guide: resolve(s.guide) } : s)) };
+  // The dream must not replace what it is made from (checked before anything is queued).
+  await refuseOverwritingInput(spec);
   const plan = stagePlan(spec);
   const source = sourceOf<{ path: string; size?: string; start?: number; duration?: number }>(spec);
   const sink = spec.sinks[0]!;

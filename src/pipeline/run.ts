@@ -42,7 +42,7 @@ async function identity(path: string): Promise<string> {
  * Before any work: no output may be the input (after resolving links), or the dream would
  * replace what it was made from.
  */
-async function refuseOverwritingInput(spec: PipelineSpec): Promise<void> {
+export async function refuseOverwritingInput(spec: PipelineSpec): Promise<void> {
   const source = spec.source.kind === 'live' ? spec.source.input : spec.source.path;
   if (typeof source !== 'string') return;
   const input = await identity(source);
