@@ -74,10 +74,10 @@ describe('dreamflow farm and worker', () => {
    * A real worker process with one gradient thread and a 2 s heartbeat, that cannot see `dir`
    * (unshare execs node, so the pid is the worker's); resolves once it waits for jobs.
    */
-  async function startWorker(queueName = QUEUE): Promise<WorkerProcess> {
+  async function startWorker(queueName = QUEUE, env: NodeJS.ProcessEnv = {}): Promise<WorkerProcess> {
     const child = spawn('unshare', ['-rm', process.execPath, '--import', pathToFileURL(HIDE).href, BIN, 'worker', '--redis', redis.url, '--queue', queueName, '--workers', '1', '--heartbeat', '2'], {
       stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...process.env, DREAMFLOW_TEST_HIDE: dir, TMPDIR: workerTmp },
+      env: { ...process.env, DREAMFLOW_TEST_HIDE: dir, TMPDIR: workerTmp, ...env },
     });
     const w: WorkerProcess = { child, name: `${hostname()}:${child.pid}`, log: '', exited: new Promise((r) => child.once('close', () => r())) };
     child.stderr!.on('data', (d: Buffer) => (w.log += d.toString()));
@@ -290,6 +290,22 @@ describe('dreamflow farm and worker', () => {
     expect((await probe(out)).frameCount).toBe(48);
     expect(existsSync(join(dir, '.forged-results.mp4.dreamflow-farm'))).toBe(false);
     expect(await client.keys('dreamflow:*')).toEqual([]);
+  });
+
+  it('a worker without the memory for the frames fails the segment with one line saying so', async () => {
+    const SMALL = 'small';
+    const [w] = [await startWorker(SMALL, { DREAMFLOW_MEMORY_LIMIT: '100M' })];
+    try {
+      const out = join(dir, 'small.mp4');
+      const r = await runCli(['farm', clip, '-o', out, '--redis', redis.url, '--queue', SMALL, '--no-flow', ...CHEAP, '--quiet']);
+      expect(r.code).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/segment 1\/1 failed on [^ ]+: a 96x64 video frame needs about .* DREAMFLOW_MEMORY_LIMIT=100M/);
+      expect(existsSync(out)).toBe(false);
+    } finally {
+      w!.child.kill('SIGTERM');
+      await w!.exited;
+    }
   });
 
   it('a Redis restarted empty mid-run: the coordinator queues the lost segments again and finishes', async () => {

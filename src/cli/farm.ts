@@ -142,7 +142,7 @@ export async function farmCommand(args: string[]): Promise<void> {
       onPlan: (p) => {
         if (quiet) return;
         const resumed = p.alreadyDone > 0 ? `, ${p.alreadyDone} already done` : '';
-        process.stderr.write(`farm: ${p.frames} frames in ${p.segments} segments on ${redis.display} (queue ${str(values, 'queue') ?? DEFAULT_QUEUE}${resumed}); workers: dreamflow worker --redis ${redis.display}${secret ? '' : ' --insecure'}\n`);
+        process.stderr.write(`farm: ${p.frames} frames in ${p.segments} segment${p.segments === 1 ? '' : 's'} on ${redis.display} (queue ${str(values, 'queue') ?? DEFAULT_QUEUE}${resumed}); workers: dreamflow worker --redis ${redis.display}${secret ? '' : ' --insecure'}\n`);
         bar = new Progress('farm', p.frames, quiet, 'frames');
       },
       onProgress: (p) => bar?.update(p.framesDone, `${p.segmentsDone}/${p.segments} segments, ${p.active} active, ${p.workers} worker${p.workers === 1 ? '' : 's'}`),

@@ -23,6 +23,7 @@ import { FrameEncoder } from '../media/encoder.js';
 import { loadManifest } from '../models/manifest.js';
 import type { Frame } from '../frame.js';
 import { objectiveOf } from '../pipeline/dream.js';
+import { checkDreamMemory } from '../pipeline/footprint.js';
 import { throughStage } from '../pipeline/videoJob.js';
 import { validateSpec, type PipelineSpec } from '../pipeline/spec.js';
 import { createStage, stagePlan, type StagePlan } from '../pipeline/stages.js';
@@ -179,6 +180,14 @@ export class FarmWorker {
         const path = join(dir, d.guide.name);
         await fetchShipped(store, d.guide, MAX_GUIDE_BYTES, path);
         plan = stagePlan(withGuide(d.spec, path));
+      }
+      // This machine's memory for this job's frames (with this machine's engine), before loading
+      // anything: a plain error, so the segment is tried on another worker (a larger machine).
+      try {
+        checkDreamMemory({ ...plan.dream, backend: this.opts.machine.backend ?? 'auto', workers: this.opts.machine.workers }, { width: d.width, height: d.height }, 'video');
+      } catch (err) {
+        if (err instanceof UserError) throw new Error(err.message);
+        throw err;
       }
       const runner = await this.runnerFor({ ...this.opts.machine, model: plan.dream.model });
       const objective = await objectiveOf(plan.dream, runner);
