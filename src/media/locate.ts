@@ -148,7 +148,8 @@ async function isExecutableFile(file: string): Promise<boolean> {
  */
 async function passthroughArgsFor(ffmpeg: string): Promise<readonly string[]> {
   const version = await new Promise<string>((resolve) => {
-    const child = spawn(ffmpeg, ['-hide_banner', '-version'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    // Its own process group, like every ffmpeg here (docs/architecture.md, child processes).
+    const child = spawn(ffmpeg, ['-hide_banner', '-version'], { stdio: ['ignore', 'pipe', 'ignore'], detached: true });
     let text = '';
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (s: string) => (text += s));
