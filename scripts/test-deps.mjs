@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Run by `npm test` before the suite: the tests drive real programs that npm cannot install,
-// Debian's Chromium (the viewer page) and redis-server (the farm). Present: nothing to do.
+// Debian's Chromium (the viewer page), redis-server and openssl (the farm, also over TLS).
+// Present: nothing to do.
 // Missing: installed with apt-get when this user may (root, or password-less sudo), else the
 // suite is not started and one line says the command to run. Argument arrays only, no shell.
 import { spawnSync } from 'node:child_process';
@@ -10,6 +11,7 @@ import { delimiter, join } from 'node:path';
 const PACKAGES = [
   { program: process.env.CHROMIUM_PATH || 'chromium', pkg: 'chromium', why: 'the viewer-page test' },
   { program: 'redis-server', pkg: 'redis-server', why: 'the farm tests' },
+  { program: 'openssl', pkg: 'openssl', why: 'the farm test over TLS (a self-signed certificate)' },
 ];
 
 function found(program) {

@@ -4,7 +4,7 @@
  * 8 frames. Every worker runs in its own mount namespace with the test's folder hidden under an
  * empty tmpfs: workers share no folder with the coordinator, as on separate machines.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { deflateRawSync } from 'node:zlib';
 import { existsSync, readdirSync } from 'node:fs';
@@ -424,6 +424,49 @@ describe('dreamflow farm and worker', () => {
       expect(existsSync(out)).toBe(false);
       expect(await queue.getJobCounts('waiting', 'active')).toEqual({ waiting: 0, active: 0 });
     });
+  });
+});
+
+describe('a farm over TLS with a password (rediss://:PASSWORD@HOST)', () => {
+  let dir: string;
+  let redis: TestRedis;
+  let ca: NodeJS.ProcessEnv;
+  beforeAll(async () => {
+    dir = tempDir();
+    // A self-signed certificate for 127.0.0.1 that the processes trust through NODE_EXTRA_CA_CERTS.
+    const [cert, key] = [join(dir, 'cert.pem'), join(dir, 'key.pem')];
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+    redis = await startRedis({ tls: { cert, key }, password: 'p@ss word' });
+    ca = { NODE_EXTRA_CA_CERTS: cert, [SECRET_ENV]: SECRET };
+  });
+  afterAll(async () => {
+    await redis?.stop();
+  });
+
+  it('dreams a clip through TLS and the password; a wrong password or an untrusted certificate is one clear line', async () => {
+    const clip = await makePanClip({ width: 96, height: 64, fps: 12, seconds: 1, dx: 2, dy: 1, sourceWidth: 160, audio: true, keyframeInterval: 6, dir, name: 'tls.mp4' });
+    const worker = spawn(process.execPath, [BIN, 'worker', '--redis', redis.url, '--workers', '1'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...ca } });
+    let log = '';
+    worker.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+    const exited = new Promise((r) => worker.once('close', r));
+    try {
+      await waitFor(() => log.includes('waiting for segments on rediss://127.0.0.1:'), 60_000, `the worker to connect over TLS (${log})`);
+      const out = join(dir, 'tls-out.mp4');
+      const r = await runCli(['farm', clip, '-o', out, '--redis', redis.url, '--no-flow', ...CHEAP, '--json'], { env: ca });
+      expect(r.code, r.stderr).toBe(0);
+      expect((await probe(out)).frameCount).toBe(12);
+      // The password never appears in what dreamflow prints.
+      expect(log + r.stdout + r.stderr).not.toMatch(/p@ss|p%40ss/);
+    } finally {
+      worker.kill('SIGTERM');
+      await exited;
+    }
+    const wrong = await runCli(['worker', '--redis', redis.url.replace('p%40ss%20word', 'wrong')], { env: ca });
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr.trim()).toMatch(/^dreamflow: cannot reach Redis at rediss:\/\/127\.0\.0\.1:\d+: WRONGPASS/);
+    const untrusted = await runCli(['worker', '--redis', redis.url], { env: { [SECRET_ENV]: SECRET } });
+    expect(untrusted.code).toBe(2);
+    expect(untrusted.stderr.trim()).toMatch(/^dreamflow: cannot reach Redis at rediss:\/\/127\.0\.0\.1:\d+: self-signed certificate$/);
   });
 });
 

@@ -81,14 +81,17 @@ export async function connectRedis(target: RedisTarget, timeoutMs = 5000): Promi
     enableOfflineQueue: false,
     retryStrategy: () => null,
   });
-  // Connection errors are reported through connect()'s rejection below.
-  probe.on('error', () => undefined);
+  // connect() often rejects with only "Connection is closed."; the cause (a refused password, an
+  // untrusted certificate) arrives as an 'error' event first.
+  let cause: unknown;
+  probe.on('error', (err) => (cause ??= err));
   try {
     await probe.connect();
     await probe.ping();
   } catch (err) {
     probe.disconnect();
-    throw new UserError(`cannot reach Redis at ${target.display}: ${describe(err)}`);
+    const closed = err instanceof Error && /connection is closed/i.test(err.message);
+    throw new UserError(`cannot reach Redis at ${target.display}: ${describe(closed && cause !== undefined ? cause : err)}`);
   }
   probe.disconnect();
   const client = new Redis(connectionOptions(target));
