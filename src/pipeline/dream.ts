@@ -17,20 +17,16 @@ import { loadManifest, type ModelManifest } from '../models/manifest.js';
 import { readImage } from '../sources/image.js';
 import { parseBlur, sectionOf, type PipelineSpec, type SectionConfig, type SourceKind } from './spec.js';
 
-/** The dream stage's fields (spec.ts table), defaults applied. */
-export interface DreamSpec {
+/**
+ * The dream stage's fields (spec.ts table), defaults applied: the core's numeric settings as
+ * they are (dreamSettingsOf adds the priors), plus the objective and the machine.
+ */
+export interface DreamSpec extends Pick<DreamSettings, 'octaves' | 'octaveScale' | 'iterations' | 'step' | 'jitter' | 'tile' | 'seed'> {
   kind: 'dream';
   model: string;
   layer?: string;
   channel?: number;
   guide?: string;
-  octaves: number;
-  octaveScale: number;
-  iterations: number;
-  step: number;
-  jitter: number;
-  tile: number;
-  seed: number;
   backend: BackendRequest;
   device: OnnxDevice;
   weights?: string;

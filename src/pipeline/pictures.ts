@@ -7,8 +7,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import { extname, join, resolve } from 'node:path';
 import { dream, dreamGain } from '../dream/deepdream.js';
-import { describe } from '../dream/objectives.js';
-import { createRunner } from '../dream/runner.js';
+import { describe, type Objective } from '../dream/objectives.js';
+import { createRunner, type GradientRunner } from '../dream/runner.js';
 import { UserError, writeError } from '../errors.js';
 import { parseSize } from '../media/size.js';
 import { checkImageOutput, imageFormatOf, writeImage } from '../sinks/imageFile.js';
@@ -61,12 +61,7 @@ export async function runImageJob(spec: PipelineSpec, opts: RunOptions): Promise
       output,
       width: result.width,
       height: result.height,
-      seconds: Number(((performance.now() - started) / 1000).toFixed(2)),
-      dreamGain: gain === undefined ? null : Number(gain.toFixed(3)),
-      backend: runner.backend,
-      model: runner.manifest.name,
-      layers: describe(obj),
-      seed: plan.settings.seed,
+      ...runFacts(runner, obj, plan.settings.seed, started, gain),
     };
     return { summary, line: `wrote ${output} (${result.width}x${result.height}, dream gain ${summary.dreamGain}, ${summary.seconds} s on ${runner.backend})` };
   } finally {
@@ -134,12 +129,7 @@ export async function runStillsJob(spec: PipelineSpec, opts: RunOptions): Promis
       output,
       pictures: names.length,
       skipped,
-      seconds: Number(((performance.now() - started) / 1000).toFixed(2)),
-      dreamGain: meanGain === undefined ? null : Number(meanGain.toFixed(3)),
-      backend: runner.backend,
-      model: runner.manifest.name,
-      layers: describe(obj),
-      seed: plan.settings.seed,
+      ...runFacts(runner, obj, plan.settings.seed, started, meanGain),
     };
     return { summary, line: `dreamed ${names.length - skipped} picture(s) into ${output} (mean dream gain ${summary.dreamGain}, ${summary.seconds} s)` };
   } finally {
@@ -147,3 +137,14 @@ export async function runStillsJob(spec: PipelineSpec, opts: RunOptions): Promis
   }
 }
 
+/** What every picture job reports besides its outputs: time, gain, engine, model, objective, seed. */
+function runFacts(runner: GradientRunner, obj: Objective, seed: number, started: number, gain: number | undefined) {
+  return {
+    seconds: Number(((performance.now() - started) / 1000).toFixed(2)),
+    dreamGain: gain === undefined ? null : Number(gain.toFixed(3)),
+    backend: runner.backend,
+    model: runner.manifest.name,
+    layers: describe(obj),
+    seed,
+  };
+}
