@@ -18,7 +18,7 @@ RUN apt-get update \
  && apt-get purge -y curl xz-utils && apt-get autoremove -y && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /opt/dreamflow
-COPY package.json package-lock.json tsconfig.json .npmrc ./
+COPY package.json package-lock.json tsconfig.json ./
 COPY bin ./bin
 COPY src ./src
 COPY bench ./bench
@@ -26,9 +26,10 @@ COPY models ./models
 COPY pipelines ./pipelines
 COPY samples ./samples
 
-# Build (the prepare script compiles TypeScript; .npmrc keeps onnxruntime-node's install offline),
+# Build (the prepare script compiles TypeScript; ONNXRUNTIME_NODE_INSTALL=skip keeps onnxruntime-node's
+# install script offline where npm runs it),
 # drop the dev tools, then fetch ONNX Runtime's CUDA 12 provider libraries (this build has internet).
-RUN npm ci --no-audit --no-fund \
+RUN ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund \
  && npm prune --omit=dev \
  && test "$(node -p "require('onnxruntime-node/package.json').version")" = "${ONNXRUNTIME_NODE_VERSION}" \
  && ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install \

@@ -12,20 +12,27 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { createRunner, type GradientRunner } from '../src/dream/runner.js';
-import { LIVE_TEMPORAL } from '../src/pipeline/live.js';
+import { layer } from '../src/dream/objectives.js';
+import { liveLook } from '../src/dream/looks.js';
+import { LIVE_TEMPORAL } from '../src/pipeline/liveDefaults.js';
 import { startLive } from '../src/pipeline/liveSession.js';
 import { decodeFrameMessage } from '../src/server/protocol.js';
 import type { TemporalSettings } from '../src/temporal/stage.js';
 import { makeCrossingClip } from './fixtures/clips.js';
-import { round, sharedImage, writeResult } from './util.js';
+import { addToResult, round, sharedImage, writeResult } from './util.js';
 
 const SIZE = { width: 320, height: 180 };
 const FPS = Number(process.env.BENCH_LIVE_FPS ?? 10);
 /** The controller settles (and the first, full dream passes) before measuring. */
 const WARMUP_S = Number(process.env.BENCH_LIVE_WARMUP ?? 10);
 const MEASURE_S = Number(process.env.BENCH_LIVE_SECONDS ?? 60);
-/** The long run that checks the dream does not run away. */
+/**
+ * The long run that checks the dream does not run away and memory holds: BENCH_LIVE_SOAK=3600
+ * is the hour of issue 22 (RSS in the last 10 minutes within 10 % of minutes 5-15), and
+ * BENCH_LIVE_ONLY_SOAK=1 runs that case alone (into live.json's "soak").
+ */
 const SOAK_S = Number(process.env.BENCH_LIVE_SOAK ?? 300);
+const ONLY_SOAK = process.env.BENCH_LIVE_ONLY_SOAK === '1';
 const WINDOW_S = 10;
 
 function percentile(values: number[], p: number): number {
@@ -75,7 +82,9 @@ async function runCase(clip: string, viewers: number, seconds: number, behaviour
     fps: FPS,
     port: 0,
     runner,
-    temporal: behaviour.temporal,
+    // The live look `dreamflow live` picks at this size and device (dream/looks.ts).
+    objective: layer(runner.layerName(liveLook(SIZE, runner.device !== 'cpu').layer)),
+    temporal: { ...behaviour.temporal, dream: { ...behaviour.temporal.dream, step: liveLook(SIZE, runner.device !== 'cpu').step } },
     minSteps: behaviour.minSteps,
     gainEverySeconds: 2,
     // Every bench viewer comes from 127.0.0.1: no per-address limit.
@@ -88,7 +97,7 @@ async function runCase(clip: string, viewers: number, seconds: number, behaviour
     const from = Date.now();
     const before = session.scheduler.stats();
     // The gain measured every 2 s, averaged per 10 s window; the level at each window's end.
-    const windows: Array<{ t: number; gain: number | null; level: string; fps: number }> = [];
+    const windows: Array<{ t: number; gain: number | null; level: string; fps: number; rssMB: number }> = [];
     let samples: number[] = [];
     let lastGain: number | undefined;
     const sampler = setInterval(() => {
@@ -100,7 +109,7 @@ async function runCase(clip: string, viewers: number, seconds: number, behaviour
       await new Promise((r) => setTimeout(r, WINDOW_S * 1000));
       const s = session.scheduler.stats();
       const mean = samples.length ? samples.reduce((a, b) => a + b, 0) / samples.length : null;
-      windows.push({ t, gain: mean === null ? null : round(mean, 2), level: `${s.level.iterations} step(s) at ${s.level.width}x${s.level.height}`, fps: round(s.fps, 2) });
+      windows.push({ t, gain: mean === null ? null : round(mean, 2), level: `${s.level.iterations} step(s) at ${s.level.width}x${s.level.height}`, fps: round(s.fps, 2), rssMB: round(process.memoryUsage().rss / 2 ** 20, 1) });
       samples = [];
       process.stderr.write(`bench live: ${viewers} viewer(s) t=${t}s gain ${mean?.toFixed(2)} ${windows.at(-1)!.level} ${s.fps.toFixed(1)} fps\n`);
     }
@@ -128,12 +137,26 @@ async function runCase(clip: string, viewers: number, seconds: number, behaviour
       floor: after.floor,
       gainWindows: windows,
       minWindowGain: gains.length ? Math.min(...gains) : null,
+      rss: rssSummary(windows),
       lastOverFirstMinute: gains.length ? round(gains.at(-1)! / firstMinuteMean, 3) : null,
       profileMs: Object.fromEntries(Object.entries(hub.profile as Record<string, { meanMs: number; p95Ms: number }>).map(([k, v]) => [k, { mean: v.meanMs, p95: v.p95Ms }])),
     };
   } finally {
     await session.close();
   }
+}
+
+/**
+ * The RSS curve's verdict: the mean of the last 10 minutes over the mean of minutes 5-15 (the
+ * soak passes within 10 %); null for runs too short to have both. Pure.
+ */
+export function rssSummary(windows: ReadonlyArray<{ t: number; rssMB: number }>): { earlyMB: number; lastMB: number; ratio: number } | null {
+  const end = windows.at(-1)?.t ?? 0;
+  const early = windows.filter((w) => w.t > 300 && w.t <= 900).map((w) => w.rssMB);
+  const last = windows.filter((w) => w.t > end - 600 && w.t > 900).map((w) => w.rssMB);
+  if (early.length === 0 || last.length === 0) return null;
+  const mean = (v: number[]): number => v.reduce((a, b) => a + b, 0) / v.length;
+  return { earlyMB: round(mean(early), 1), lastMB: round(mean(last), 1), ratio: round(mean(last) / mean(early), 3) };
 }
 
 export async function benchLive(): Promise<Record<string, unknown>> {
@@ -143,6 +166,11 @@ export async function benchLive(): Promise<Record<string, unknown>> {
   try {
     const cases = [];
     cases.push(await runCase(clip, 1, SOAK_S, CURRENT, runner));
+    if (ONLY_SOAK) {
+      // Beside live.json's comparisons, not in their place.
+      addToResult('live', 'soak', { task: `soak: dreamflow live on a real clip for ${SOAK_S} s at ${SIZE.width}x${SIZE.height}, ${FPS} fps, one viewer`, model: runner.manifest.name, backend: runner.backend, target: { fps: FPS, minFps: 0.9 * FPS, soakSeconds: SOAK_S, rssDriftMax: 0.1 }, cases });
+      return { cases };
+    }
     cases.push(await runCase(clip, 10, MEASURE_S, CURRENT, runner));
     cases.push(await runCase(clip, 1, MEASURE_S, PREVIOUS, runner));
     // The previous default engine: where the floor shows, the feed keeps its dream and slows down.
@@ -156,12 +184,12 @@ export async function benchLive(): Promise<Record<string, unknown>> {
     const result = {
       task: `dreamflow live on a real clip (pan over kite.jpg, eagle.jpg crossing; 640x360 30 fps in a loop) at ${SIZE.width}x${SIZE.height}, target ${FPS} fps, engines ${runner.backend} (default) and wasm`,
       model: runner.manifest.name,
-      layer: runner.manifest.defaultLayer,
+      layer: liveLook(SIZE, runner.device !== 'cpu').layer,
       backend: runner.backend,
       target: { fps: FPS, minFps: 0.9 * FPS, p95LatencyMs: 1000, minGain: 2, soakSeconds: SOAK_S },
       cases,
     };
-    writeResult('live', result);
+    writeResult('live', result, ['look', 'soak']);
     return result;
   } finally {
     await runner.close();

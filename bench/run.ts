@@ -15,6 +15,7 @@ const BENCHES: Record<string, () => Promise<Record<string, unknown>>> = {
   live: async () => (await import('./live.js')).benchLive(),
   farm: async () => (await import('./farm.js')).benchFarm(),
   vr: async () => (await import('./vr.js')).benchVr(),
+  gpu: async () => (await import('./gpu.js')).benchGpu(),
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -11,6 +11,21 @@ export class UserError extends Error {
   }
 }
 
+/**
+ * "no such FILE: path", or why a name cannot be found: Node decodes command-line arguments as
+ * UTF-8 and replaces bytes that are not (a Latin-1 `café`) with U+FFFD, so a file whose name is
+ * not UTF-8 cannot be named on the command line at all; say that instead of "no such file".
+ */
+export function missingFile(what: string, path: string): UserError {
+  return new UserError(`no such ${what}: ${path}${notUtf8Hint(path)}`);
+}
+
+/** The reason a name that holds U+FFFD cannot be opened (see missingFile), or ''. */
+export function notUtf8Hint(path: string): string {
+  if (!path.includes('\uFFFD')) return '';
+  return ' (the name is not valid UTF-8, shown with \uFFFD: Node.js cannot open such names; rename it to UTF-8, e.g. convmv -f latin1 -t utf8 --notest FILE)';
+}
+
 /** Suggest the nearest names to a misspelt one (Levenshtein distance), for error messages. */
 export function nearestNames(wanted: string, known: readonly string[], count = 3): string[] {
   const scored = known.map((name) => ({ name, d: editDistance(wanted.toLowerCase(), name.toLowerCase()) }));
@@ -73,4 +88,41 @@ export function writeError(err: unknown, path?: string): WriteError | undefined 
   const where = e.dest ?? e.path;
   if (e.code === 'EACCES' || e.code === 'EPERM') return new WriteError(`${problem}: ${e.syscall ?? 'access'} ${where ?? ''}`.trimEnd(), problem);
   return new WriteError(where === undefined ? `${problem} while writing` : `${problem} writing ${where}`, problem);
+}
+
+/**
+ * The job was stopped by a signal (Ctrl-C, SIGTERM, SIGHUP) before its output was written: one
+ * line, exit code 130 (docs/architecture.md, "Signals").
+ */
+export class Stopped extends UserError {
+  constructor(message = 'stopped before the output was written: nothing written') {
+    super(message, 130);
+    this.name = 'Stopped';
+  }
+}
+
+/**
+ * `work`, unless `signal` aborts first: then a Stopped error at once. The work itself goes on
+ * to its end unwatched (a tile in a worker finishes; the runner's close waits for it).
+ */
+export function unlessStopped<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  if (signal.aborted) {
+    work.catch(() => undefined);
+    return Promise.reject(new Stopped());
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(new Stopped());
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
 }

@@ -10,7 +10,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { layer } from '../src/dream/objectives.js';
 import { createRunner, type GradientRunner } from '../src/dream/runner.js';
-import { LIVE_DREAM, LIVE_TEMPORAL } from '../src/pipeline/live.js';
+import { LIVE_DREAM, LIVE_TEMPORAL } from '../src/pipeline/liveDefaults.js';
 import { startLive, type LiveSession } from '../src/pipeline/liveSession.js';
 import { healthz, preloadOpenCv, waitFor } from './helpers/live.js';
 

@@ -36,7 +36,7 @@ describe('Dockerfile', () => {
   it('copies only paths that exist in the repository, and everything the build needs', () => {
     const sources = of('COPY').flatMap((c) => c.split(/\s+/).slice(0, -1));
     for (const s of sources) expect(existsSync(join(ROOT, s)), s).toBe(true);
-    for (const needed of ['package.json', 'package-lock.json', 'tsconfig.json', '.npmrc', 'bin', 'src', 'models']) expect(sources).toContain(needed);
+    for (const needed of ['package.json', 'package-lock.json', 'tsconfig.json', 'bin', 'src', 'models']) expect(sources).toContain(needed);
     // tsconfig compiles every folder it includes: each must be copied.
     const tsconfig = JSON.parse(readFileSync(join(ROOT, 'tsconfig.json'), 'utf8')) as { include: string[] };
     for (const pattern of tsconfig.include) expect(sources).toContain(pattern.split('/')[0]);

@@ -11,7 +11,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Queue } from 'bullmq';
+import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { flickerAtCuts } from '../src/farm/metrics.js';
@@ -210,7 +210,7 @@ describe('dreamflow farm and worker', () => {
     expect(await client.keys('dreamflow:*')).toEqual([]);
   });
 
-  it('refuses forged jobs (unsigned, another secret, an old job naming a local file, a signed one naming a guide path) and leaves no trace in Redis', async () => {
+  it('refuses forged jobs (unsigned, another secret, an old job naming a local file, a signed one naming a guide path, a signed one replayed under another job id) and leaves no trace in Redis', async () => {
     await liveWorkers(1);
     const spec = specFromArgs('video', [clip, '-o', join(dir, 'x.mp4')]).spec;
     const job: SegmentJob = {
@@ -238,6 +238,8 @@ describe('dreamflow farm and worker', () => {
       ['another secret', signJob(Buffer.from('another-secret-0123456789'), job), /signature/],
       ['old job naming a file', { version: 2, farmId: 'forged', segment: 0, segments: 1, input: clip, spec, width: 96, height: 64, first: 0, end: 8 }, /not a dreamflow job/],
       ['signed, naming a guide path', signJob(Buffer.from(SECRET), { ...job, spec: withGuide }), /names a guide image path/],
+      // A validly signed job (segment 0 of farm "forged") copied under another segment's job id.
+      ['signed, replayed under another job id', signJob(Buffer.from(SECRET), job), /does not match its job id/],
     ];
     for (const [i, [, data]] of forged.entries()) await queue.add('forged', data, { jobId: `forged-${i}`, attempts: 3 });
     await waitFor(async () => (await Promise.all(forged.map((_, i) => queue.getJob(`forged-${i}`)))).every((j) => j === undefined), 30_000, 'the forged jobs to be refused and removed');
@@ -290,6 +292,47 @@ describe('dreamflow farm and worker', () => {
     expect((await probe(out)).frameCount).toBe(48);
     expect(existsSync(join(dir, '.forged-results.mp4.dreamflow-farm'))).toBe(false);
     expect(await client.keys('dreamflow:*')).toEqual([]);
+  });
+
+  it('jobs that complete without a result (a client answering the queue that is no worker): queued again, then one line', async () => {
+    const ROGUE = 'rogue';
+    // Anyone who can reach Redis can take jobs and mark them done without storing anything.
+    const rogue = new Worker(ROGUE, async () => ({}), { connection: { host: '127.0.0.1', port: redis.port } });
+    try {
+      const out = join(dir, 'rogue.mp4');
+      const r = await runCli(['farm', clip, '-o', out, '--redis', redis.url, '--queue', ROGUE, '--segment', '16f', '--stall-timeout', '1', '--no-flow', ...CHEAP, '--quiet'], { timeoutMs: 60_000 });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/completed without a result .*queued them again/);
+      const last = r.stderr.trim().split('\n').at(-1)!;
+      expect(last).toMatch(/^dreamflow: segment \d\/3: its job completed 4 times without a result reaching the coordinator .*stopped with 0 of 3 segments collected$/);
+      expect(existsSync(out)).toBe(false);
+    } finally {
+      await rogue.close();
+    }
+  });
+
+  it('a segment dreamed again after it was collected: the worker drops the second result', async () => {
+    const DUP = 'dup';
+    const w = await startWorker(DUP);
+    const dupQueue = new Queue(DUP, { connection: { host: '127.0.0.1', port: redis.port } });
+    try {
+      const out = join(dir, 'dup.mp4');
+      const farm = runCli(['farm', clip, '-o', out, '--redis', redis.url, '--queue', DUP, '--segment', '8f', '--no-flow', ...CHEAP, '--quiet']);
+      const work = join(dir, '.dup.mp4.dreamflow-farm');
+      await waitFor(() => existsSync(join(work, 'seg-00000.collected')), 90_000, 'the first segment to be collected');
+      // The same signed job once more (as after a lock that expired), next in line.
+      const job = (await dupQueue.getJobs(['completed'])).find((j) => j.id?.endsWith('-0'))!;
+      await job.remove();
+      await dupQueue.add(job.name, job.data, { jobId: job.id!, lifo: true });
+      const r = await farm;
+      expect(r.code, r.stderr).toBe(0);
+      expect(w.log).toMatch(/segment 1\/6 .*: already collected; this second result is dropped/);
+      expect((await probe(out)).frameCount).toBe(48);
+    } finally {
+      w.child.kill('SIGTERM');
+      await w.exited;
+      await dupQueue.close();
+    }
   });
 
   it('a worker without the memory for the frames fails the segment with one line saying so', async () => {

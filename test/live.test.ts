@@ -14,15 +14,16 @@ import { createRunner, type GradientRunner } from '../src/dream/runner.js';
 import { UserError } from '../src/errors.js';
 import { probe } from '../src/media/probe.js';
 import { ffmpegRun } from '../src/media/run.js';
-import { AdaptiveController, LIVE_DREAM, LIVE_TEMPORAL, levelLadder, workingSize } from '../src/pipeline/live.js';
+import { AdaptiveController, levelLadder, workingSize } from '../src/pipeline/live.js';
+import { LIVE_DREAM, LIVE_TEMPORAL } from '../src/pipeline/liveDefaults.js';
 import { TemporalDreamStage } from '../src/temporal/stage.js';
 import { Latest } from '../src/latest.js';
-import { startLive, type LiveOptions, type LiveSession } from '../src/pipeline/liveSession.js';
+import { type LiveOptions, type LiveSession } from '../src/pipeline/liveSession.js';
 import { addressKey, checkOrigin, isAnonymous, rightsFor } from '../src/server/access.js';
 import { FLAG_BROWSER, encodeCameraMessage, parseClientMessage } from '../src/server/protocol.js';
 import { liveInputArgs, parseLiveInput } from '../src/sources/live.js';
 import { presetCommand } from '../src/cli/preset.js';
-import { connectViewer, healthz, nextText, percentile, preloadOpenCv, sleep, startLiveCommand, upgradeReply, upgradeStatus, waitFor, type TestViewer } from './helpers/live.js';
+import { connectViewer, healthz, nextText, percentile, preloadOpenCv, sleep, startLiveCommand, startSmallLive, upgradeReply, upgradeStatus, waitFor, type TestViewer } from './helpers/live.js';
 import { BIN, ROOT, SHARED_IMAGES, tempDir } from './helpers/paths.js';
 
 const CHEAP = { ...LIVE_TEMPORAL, dream: { ...LIVE_DREAM, octaves: 1, iterations: 2 }, frameIterations: 1 };
@@ -41,19 +42,7 @@ function scratch(): string {
 }
 
 function live(opts: Partial<LiveOptions>): Promise<LiveSession> {
-  return startLive({
-    input: 'lavfi:testsrc2',
-    size: { width: 96, height: 64 },
-    fps: 8,
-    port: 0,
-    runner,
-    objective,
-    temporal: CHEAP,
-    adaptive: false,
-    gainEverySeconds: 0,
-    onWarning: () => undefined,
-    ...opts,
-  });
+  return startSmallLive(runner, objective, CHEAP, opts);
 }
 
 async function watch(url: string, opts: Parameters<typeof connectViewer>[1] = {}): Promise<TestViewer> {
@@ -357,7 +346,7 @@ describe('dreamflow live server', () => {
 
     const n = watcher.frames.length;
     await waitFor(() => watcher.frames.length >= n + 5, 20_000, 'the stream to go on');
-    const h = await healthz(url);
+    const h = await healthz(url, false, 'control-secret');
     expect(h.status).toBe('ok');
     expect(h.refused).toBeGreaterThanOrEqual(15);
     expect(watcher.closed).toBeUndefined();

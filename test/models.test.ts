@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UserError } from '../src/errors.js';
 import { dreamableLayers, resolveLayer } from '../src/models/catalog.js';
 import { loadManifest } from '../src/models/manifest.js';
-import { cacheRoot, downloadWeights, locateWeights } from '../src/models/weights.js';
+import { cacheRoot, downloadWeights, locateWeights, pullWeights, verifiedFiles } from '../src/models/weights.js';
+import { runCli } from './helpers/cli.js';
 import { SHARED_WEIGHTS, tempDir } from './helpers/paths.js';
 
 /** A static file server on 127.0.0.1 standing in for the published weights host. */
@@ -96,6 +97,59 @@ describe('weights lookup', () => {
       /cannot download .*DREAMFLOW_WEIGHTS/,
     );
     process.env.XDG_CACHE_HOME = cache;
+  });
+});
+
+describe('models pull', () => {
+  const saved = { ...process.env };
+  afterAll(() => {
+    process.env = saved;
+  });
+
+  it('reports a complete, verified DREAMFLOW_WEIGHTS folder and fetches nothing', async () => {
+    process.env.XDG_CACHE_HOME = tempDir();
+    process.env.DREAMFLOW_WEIGHTS = SHARED_WEIGHTS;
+    const m = loadManifest('squeezenet');
+    const { server, url, hits } = await serve(SHARED_WEIGHTS);
+    try {
+      expect(await pullWeights(m, { baseUrl: url })).toEqual({ dir: join(SHARED_WEIGHTS, 'squeezenet'), fetched: 0, kept: m.files.length, origin: 'env' });
+      expect(hits()).toBe(0);
+      const r = await runCli(['models', 'pull', 'squeezenet', '--from', url], { env: { DREAMFLOW_WEIGHTS: SHARED_WEIGHTS, XDG_CACHE_HOME: process.env.XDG_CACHE_HOME } });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout.trim()).toBe(`squeezenet: complete, all ${m.files.length} files verified (SHA-256) in ${join(SHARED_WEIGHTS, 'squeezenet')} (DREAMFLOW_WEIGHTS); nothing to download`);
+      expect(hits()).toBe(0);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('--from fetches only what the cache lacks or holds corrupted', async () => {
+    const cache = tempDir();
+    delete process.env.DREAMFLOW_WEIGHTS;
+    const m = loadManifest('squeezenet');
+    const { server, url, hits } = await serve(SHARED_WEIGHTS);
+    const pull = () => runCli(['models', 'pull', 'squeezenet', '--from', url], { env: { DREAMFLOW_WEIGHTS: '', XDG_CACHE_HOME: cache } });
+    try {
+      const first = await pull();
+      expect(first.code, first.stderr).toBe(0);
+      expect(hits()).toBe(m.files.length);
+      const dir = join(cache, 'dreamflow', 'squeezenet');
+      expect(first.stdout).toContain(`squeezenet: ${m.files.length} file(s) downloaded and 0 kept, all ${m.files.length} verified (SHA-256) in ${dir}`);
+      // Again: verified in the cache, not one request.
+      const again = await pull();
+      expect(again.stdout).toContain('nothing to download');
+      expect(hits()).toBe(m.files.length);
+      // One file damaged (same size): only that one is fetched again.
+      const damaged = m.files[3]!;
+      writeFileSync(join(dir, damaged.path), Buffer.alloc(damaged.bytes, 7));
+      const mend = await pull();
+      expect(mend.code, mend.stderr).toBe(0);
+      expect(mend.stdout).toContain(`squeezenet: 1 file(s) downloaded and ${m.files.length - 1} kept`);
+      expect(hits()).toBe(m.files.length + 1);
+      expect((await verifiedFiles(dir, m)).size).toBe(m.files.length);
+    } finally {
+      server.close();
+    }
   });
 });
 

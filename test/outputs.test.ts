@@ -10,7 +10,8 @@ import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeClip, removeDir } from '../bench/fixtures/clips.js';
-import { checkMemory, estimateMemory, largestFitting, machineMemory, memoryLimit, parseMemory, tileShapes, type DreamFootprint } from '../src/dream/memory.js';
+import { pixelSteps, REFERENCE_PIXEL_STEPS_PER_SECOND } from '../src/dream/cost.js';
+import { checkMemory, estimateMemory, largestFitting, machineMemory, memoryLimit, parseMemory, tileShapes, TIME_BUDGET_SECONDS, type DreamFootprint } from '../src/dream/memory.js';
 import { tileGrid } from '../src/dream/tiles.js';
 import { ffmpegRun } from '../src/media/run.js';
 import { lastJson, runCli } from './helpers/cli.js';
@@ -231,8 +232,13 @@ describe('memory', () => {
     expect(estimateMemory({ ...big, width: fit.width + 64, height: fit.height + 64 }).total).toBeGreaterThan(4e9 * 0.9);
     // Large tiles and several workers: those are named too.
     expect(() => checkMemory({ ...base, width: 2048, height: 2048, tile: 2048, workers: 2 }, { limit: { bytes: 4e9, what: 'x' }, free: 8e9 })).toThrow(/--tile 256 or fewer --workers$/);
+    // More than is free now (available memory and swap) is refused too: a long video would be
+    // ended by the kernel hours in. The user's own DREAMFLOW_MEMORY_LIMIT only warns.
+    const frame = { ...base, width: 16000, height: 9000, job: 'video' as const };
+    const need = estimateMemory(frame).total;
+    expect(() => checkMemory(frame, { limit: { bytes: 64e9, what: 'x' }, free: need * 0.86 })).toThrow(/^a 16000x9000 video frame needs about .*, more than the \d+\.\d GB free now \(set DREAMFLOW_MEMORY_LIMIT to go ahead anyway\): use a smaller --size/);
     const warnings: string[] = [];
-    checkMemory(base, { limit: { bytes: 64e9, what: 'x' }, free: 1e6, onWarning: (m) => warnings.push(m) });
+    checkMemory(base, { limit: { bytes: 64e9, what: 'x', byUser: true }, free: 1e6, onWarning: (m) => warnings.push(m) });
     expect(warnings).toEqual([expect.stringMatching(/needs about .* and 1 MB is free now/)]);
   });
 
@@ -243,7 +249,12 @@ describe('memory', () => {
     // A fixed limit, so the test means the same on a machine with more memory than this one's.
     const r = await runCli(['image', '--from', 'noise', '--size', '16384x16384', '-o', out], { env: { DREAMFLOW_MEMORY_LIMIT: '16G' } });
     const seconds = (Date.now() - started) / 1000;
-    expect(r.stderr).toMatch(/^dreamflow: a 16384x16384 dream needs about \d+\.\d GB of memory .* more than DREAMFLOW_MEMORY_LIMIT=16G \(17\.2 GB\): use a smaller --size \(\d+x\d+ fits\)/);
+    expect(r.stderr).toMatch(/^dreamflow: a 16384x16384 dream needs about \d+\.\d GB of memory .* more than DREAMFLOW_MEMORY_LIMIT=16G \(17\.2 GB\): use a smaller --size \(\d+x\d+ fits in memory and dreams it in about \d+ min on 2 CPU cores\)/);
+    // The suggestion fits memory and a stated time: what fits 16 GB alone would take hours.
+    const [w, h] = /--size \((\d+)x(\d+) fits/.exec(r.stderr)!.slice(1).map(Number) as [number, number];
+    expect(pixelSteps(w, h, 4, 1.4, 10) / REFERENCE_PIXEL_STEPS_PER_SECOND).toBeLessThanOrEqual(TIME_BUDGET_SECONDS);
+    expect(estimateMemory({ ...base, width: w, height: h }).total).toBeLessThan(16 * 1024 ** 3);
+    expect(largestFitting({ ...base, width: 16384, height: 16384 }, 16 * 1024 ** 3 * 0.9)!.width).toBeGreaterThan(1.3 * w);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.code).toBe(2);
     // Refused before the engines load or a pixel is made (that alone takes seconds and 3 GB a copy).
@@ -258,11 +269,11 @@ describe('memory', () => {
     const pano = await makeClip({ width: 128, height: 64, fps: 6, seconds: 0.5, dir, name: 'p.mp4' });
     const env = { DREAMFLOW_MEMORY_LIMIT: '2G' };
     const video = await runCli(['video', clip, '-o', join(dir, 'v.mp4'), '--size', '8192x4608'], { env });
-    expect(video.stderr).toMatch(/^dreamflow: a 8192x4608 video frame needs about .* GB of memory .*more than DREAMFLOW_MEMORY_LIMIT=2G.*--size \(\d+x\d+ fits\)/);
+    expect(video.stderr).toMatch(/^dreamflow: a 8192x4608 video frame needs about .* GB of memory .*more than DREAMFLOW_MEMORY_LIMIT=2G.*--size \(\d+x\d+ fits in memory and dreams a first frame in about \d+ min on 2 CPU cores\)/);
     const vr = await runCli(['vr', pano, '-o', join(dir, 'r.mp4'), '--size', '8192x4096'], { env });
     expect(vr.stderr).toMatch(/^dreamflow: a 8192x4096 vr frame needs about .* GB of memory/);
     const live = await runCli(['live', '--input', 'lavfi:testsrc2', '--size', '3840x2160', '--port', '0'], { env: { DREAMFLOW_MEMORY_LIMIT: '1G' } });
-    expect(live.stderr).toMatch(/^dreamflow: a 3840x2160 video frame needs about .* of memory .*: use a smaller --size \(\d+x\d+ fits\) or --tile 256/);
+    expect(live.stderr).toMatch(/^dreamflow: a 3840x2160 video frame needs about .* of memory .*: use a smaller --size \(\d+x\d+ fits in memory and dreams a first frame in about \d+ min on 2 CPU cores\) or --tile 256/);
     for (const r of [video, vr, live]) {
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
       expect(r.code).toBe(2);

@@ -1,10 +1,10 @@
-import { readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { probe } from '../src/media/probe.js';
 import { recipeArgs, type DreamRecipe } from '../src/pipeline/recipe.js';
-import { argsOfSpec, commandOf, specFromArgs, validateSpec, type PresetCommand } from '../src/pipeline/spec.js';
+import { argsOfSpec, commandOf, specFromArgs, validateSpec, withDefaults, type PipelineSpec, type PresetCommand } from '../src/pipeline/spec.js';
 import { readProvenance } from '../src/sinks/provenance.js';
 import { lastJson, runCli } from './helpers/cli.js';
 import { frameHashes, makeClip, removeDir, tempDir, SHARED_IMAGES } from '../bench/fixtures/clips.js';
@@ -38,6 +38,26 @@ describe('pipeline files', () => {
     for (const name of presets) {
       const config = validateSpec(JSON.parse(readFileSync(join(PIPELINES, name), 'utf8')), name);
       expect(commandOf(config)).toBe({ 'stills-folder.json': 'stills', 'video-file.json': 'video', 'vr360.json': 'vr', 'webcam-live.json': 'live' }[name]);
+    }
+  });
+
+  it('each preset file is its subcommand with only the paths given (its --print-config), naming inputs that exist', () => {
+    for (const name of presets) {
+      const file = validateSpec(JSON.parse(readFileSync(join(PIPELINES, name), 'utf8')), name);
+      // Only what names a file, folder, camera or address is kept: the rest must be the defaults.
+      const keep = (section: Record<string, unknown>, fields: string[]) => Object.fromEntries(Object.entries(section).filter(([k]) => k === 'kind' || fields.includes(k)));
+      const pathsOnly = {
+        source: keep(file.source, ['path', 'input']),
+        stages: file.stages.map((s) => keep(s, [])),
+        sinks: file.sinks.map((s) => keep(s, ['path', 'url'])),
+      } as unknown as PipelineSpec;
+      const command = commandOf(file);
+      const preset = withDefaults(specFromArgs(command, argsOfSpec(command, pathsOnly)).spec);
+      const { description, ...fromFile } = withDefaults(file);
+      expect(description, name).toMatch(/dreamflow (video|vr|live|stills)/);
+      expect(fromFile, name).toEqual(preset);
+      const input = String(file.source.path ?? file.source.input);
+      expect(input.startsWith('lavfi:') || existsSync(join(ROOT, input)), `${name}: ${input}`).toBe(true);
     }
   });
 
@@ -173,6 +193,7 @@ describe('pipeline files', () => {
       video: ['in.mp4', '-o', 'out.mp4', '--no-flow', '--blend', '0.5', '--flow-width', '128', '--crf', '20', '--start', '1.5'],
       vr: ['in.mp4', '-o', 'out.mp4', '--iterations', '4', '--projection', 'cubemap', '--stereo', 'top-bottom', '--no-faststart'],
       live: ['--input', 'lavfi:testsrc2', '--flow-width', '128', '--fps', '5', '--record', 'r.mp4', '--allow-origin', 'http://a', '--allow-origin', 'http://b', '--no-adapt'],
+      zoom: ['still.jpg', '-o', 'z.mp4', '--zoom', '1.02', '--rotate', '0.5', '--pan', '1,-2', '--look', 'classic', '--schedule', 'step=0:0.5,4:3', '--schedule', 'layer=0:inception_3b/output,2:inception_4c/output', '--crossfade', '0.5', '--react', 'jitter=8..32', '--ease'],
     };
     for (const [command, args] of Object.entries(cases) as Array<[PresetCommand, string[]]>) {
       const { spec } = specFromArgs(command, args);

@@ -1,16 +1,22 @@
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { UserError } from '../errors.js';
+import { redactText } from '../media/redact.js';
 import { DEFAULT_QUEUE } from '../farm/protocol.js';
-import { DEFAULT_AHEAD, DEFAULT_REDIS_TIMEOUT_SECONDS, DEFAULT_SEGMENT, DEFAULT_WARMUP, runFarm } from '../farm/coordinator.js';
+import { DEFAULT_AHEAD, DEFAULT_REDIS_TIMEOUT_SECONDS, DEFAULT_SEGMENT, DEFAULT_STALL_SECONDS, DEFAULT_WARMUP, runFarm } from '../farm/coordinator.js';
 import { SECRET_ENV, loadSecret } from '../farm/auth.js';
 import { measureFarm } from '../farm/metrics.js';
 import { parseRedisUrl } from '../farm/redis.js';
 import { parseSize } from '../media/size.js';
+import { videoCodecFor } from '../media/encoder.js';
 import { checkedObjective, dreamOf } from '../pipeline/dream.js';
 import { Progress } from '../pipeline/progress.js';
 import { sourceOf, specFromArgs } from '../pipeline/spec.js';
 import { stagePlan } from '../pipeline/stages.js';
-import { refuseOverwritingInput } from '../pipeline/run.js';
+import { specInputs } from '../pipeline/run.js';
+import { workDirFor } from '../pipeline/checkpoint.js';
+import { guardOutputs, overwritePolicy } from '../sinks/outputGuard.js';
+import { interruptSignal } from './signals.js';
 import { readImage } from '../sources/image.js';
 import { num, str, type Values } from './options.js';
 
@@ -24,6 +30,7 @@ const FARM_FLAGS: Record<string, 'string' | 'boolean'> = {
   'secret-file': 'string',
   insecure: 'boolean',
   'redis-timeout': 'string',
+  'stall-timeout': 'string',
   ahead: 'string',
 };
 
@@ -54,6 +61,9 @@ up the queue's state.
                            of the collected ones (default ${DEFAULT_AHEAD}, at least twice the workers)
       --redis-timeout S    give up with one line when Redis does not answer for S seconds
                            (default ${DEFAULT_REDIS_TIMEOUT_SECONDS}); the collected segments are kept for a rerun
+      --stall-timeout S    after S seconds with no progress and no active segment, queue again the
+                           segments whose jobs completed without a result; stop with one line
+                           when one keeps doing so (default ${DEFAULT_STALL_SECONDS})
       --measure            measure the flicker ratio, also at the cuts' dissolves and inside segments
       --json               print one JSON line with the result
       --quiet              no progress output
@@ -101,10 +111,12 @@ export async function farmCommand(args: string[]): Promise<void> {
   if (dreamStage.guide !== undefined) await readImage(dreamStage.guide, { fit: 224 });
   // The coordinator reads the guide (its bytes go to the workers with each job).
   const spec = { ...given, stages: given.stages.map((s) => (s.kind === 'dream' && typeof s.guide === 'string' ? { ...s, guide: resolve(s.guide) } : s)) };
-  // The dream must not replace what it is made from (checked before anything is queued).
-  await refuseOverwritingInput(spec);
   const plan = stagePlan(spec);
-  const source = sourceOf<{ path: string; size?: string; start?: number; duration?: number }>(spec);
+  const source = sourceOf<{ path: string; size?: string; start?: number; duration?: number; fps?: number }>(spec);
+  // Segments are cut at the input's keyframes and numbered at its rate: a resampled rate is not farmed.
+  // Settings over time need every frame's time and the whole sound on each worker (pipeline/modulate.ts).
+  if (plan.modulation) throw new UserError('farm: --schedule and --react are not farmed yet: run dreamflow video with them');
+  if (source.fps !== undefined) throw new UserError('farm: --fps is not farmed: dream at the input\'s rate, or resample it first (ffmpeg -r)');
   const sink = spec.sinks[0]!;
   const input = source.path;
   const output = String(sink.path);
@@ -115,10 +127,13 @@ export async function farmCommand(args: string[]): Promise<void> {
   const { start, duration } = source;
   const crf = typeof sink.crf === 'number' ? sink.crf : undefined;
 
-  const controller = new AbortController();
-  const onSignal = (): void => controller.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  // The output guard, before anything is queued: not an input, writable, replaced only with -y
+  // (a rerun that picks up the queue's state continues its own), and locked against a second farm.
+  const claim = await guardOutputs([{ path: String(spec.sinks[0]!.path), continues: existsSync(`${workDirFor(String(spec.sinks[0]!.path))}-farm`) }], {
+    inputs: specInputs(spec),
+    overwrite: overwritePolicy(run.overwrite, run.noOverwrite),
+  });
+  const interrupt = interruptSignal();
   let bar: Progress | undefined;
   try {
     const result = await runFarm({
@@ -134,11 +149,12 @@ export async function farmCommand(args: string[]): Promise<void> {
       spec,
       secret,
       redisTimeoutSeconds,
+      stallSeconds: num(values, 'stall-timeout', DEFAULT_STALL_SECONDS, { min: 0.1, max: 86400 }),
       ahead: num(values, 'ahead', DEFAULT_AHEAD, { integer: true, min: 1, max: 10000 }),
-      codec: typeof sink.codec === 'string' ? sink.codec : undefined,
+      codec: videoCodecFor(output, typeof sink.codec === 'string' ? sink.codec : undefined),
       crf,
-      signal: controller.signal,
-      onWarning: (m) => process.stderr.write(`dreamflow: warning: ${m}\n`),
+      signal: interrupt.signal,
+      onWarning: (m) => process.stderr.write(`dreamflow: warning: ${redactText(m)}\n`),
       onPlan: (p) => {
         if (quiet) return;
         const resumed = p.alreadyDone > 0 ? `, ${p.alreadyDone} already done` : '';
@@ -175,7 +191,7 @@ export async function farmCommand(args: string[]): Promise<void> {
     }
   } finally {
     bar?.done();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    interrupt.release();
+    claim.release();
   }
 }

@@ -1,4 +1,5 @@
 import { UserError } from '../errors.js';
+import { guardOutputs, overwritePolicy } from '../sinks/outputGuard.js';
 import { measureDreamedVideo } from '../pipeline/measure.js';
 import { checkImageOutput } from '../sinks/imageFile.js';
 import { DREAM_OPTIONS, dreamFromFlags, num, parse, str } from './options.js';
@@ -8,13 +9,15 @@ export const METRICS_HELP = `dreamflow metrics IN OUT [--json] [--plot PNG] [--n
 Temporal stability and strength of a dreamed video OUT made from IN (docs/architecture.md's definitions):
 the warping error of input and output with flow on the input, their ratio (the flicker ratio:
 1 = as steady as the input, lower is steadier) and the dream gain (objective(OUT)/objective(IN)
-for --model/--layer, default GoogLeNet inception_4c/output; --no-gain skips it).
+for --model/--layer, default GoogLeNet inception_4c/output; --no-gain skips it). The gain is of
+the file as encoded: a little below what "video --json" reports, which measures each dreamed
+frame before the encoder smooths its finest detail.
 --start/--duration: the part of IN that OUT was made from. --plot draws E(t) of both over time.`;
 
 export async function metricsCommand(args: string[]): Promise<void> {
   const { values, positionals } = parse(
     args,
-    { ...DREAM_OPTIONS, json: { type: 'boolean' }, plot: { type: 'string' }, 'no-gain': { type: 'boolean' }, start: { type: 'string' }, duration: { type: 'string' } },
+    { ...DREAM_OPTIONS, json: { type: 'boolean' }, plot: { type: 'string' }, 'no-gain': { type: 'boolean' }, start: { type: 'string' }, duration: { type: 'string' }, overwrite: { type: 'boolean', short: 'y' }, 'no-overwrite': { type: 'boolean', short: 'n' } },
     2,
   );
   if (values.help) {
@@ -25,6 +28,8 @@ export async function metricsCommand(args: string[]): Promise<void> {
   if (!input || !output) throw new UserError('metrics: give the input and the dreamed output (dreamflow metrics IN OUT)');
   const plot = str(values, 'plot');
   if (plot) checkImageOutput(plot);
+  // The plot is an output like any other: not one of the two videos, -y to replace, locked.
+  const claim = plot ? await guardOutputs([{ path: plot }], { inputs: [input, output], overwrite: overwritePolicy(Boolean(values.overwrite), Boolean(values['no-overwrite'])) }) : undefined;
   const m = await measureDreamedVideo({
     input,
     output,
@@ -32,7 +37,7 @@ export async function metricsCommand(args: string[]): Promise<void> {
     start: str(values, 'start') === undefined ? undefined : num(values, 'start', 0, { min: 0 }),
     duration: str(values, 'duration') === undefined ? undefined : num(values, 'duration', 0, { min: 0.001 }),
     dream: values['no-gain'] ? undefined : dreamFromFlags(values),
-  });
+  }).finally(() => claim?.release());
   const summary = {
     frames: m.frames,
     width: m.width,

@@ -1,14 +1,17 @@
 import { UserError } from '../errors.js';
 import { availableModels, DEFAULT_MODEL, loadManifest } from '../models/manifest.js';
-import { downloadWeights, locateWeights, progressPrinter } from '../models/weights.js';
+import { locateWeights, progressPrinter, pullWeights } from '../models/weights.js';
 import { parse, str } from './options.js';
 
 export const MODELS_HELP = `dreamflow models list
 dreamflow models pull [NAME] [--from URL]
 
 list: the models dreamflow knows and where their weights were found.
-pull: download a model's weights (default ${DEFAULT_MODEL}) into ~/.cache/dreamflow, verifying
-every file's SHA-256. --from (or DREAMFLOW_WEIGHTS_URL) replaces the published base URL.`;
+pull: make sure a model's weights (default ${DEFAULT_MODEL}) are complete and verified: a folder that
+already is (--weights DIR, DREAMFLOW_WEIGHTS, or ~/.cache/dreamflow, every file's SHA-256 checked)
+is reported and nothing is fetched; otherwise the files missing from ~/.cache/dreamflow or not
+matching their SHA-256 are downloaded and verified. --from (or DREAMFLOW_WEIGHTS_URL) replaces the
+published base URL.`;
 
 export async function modelsCommand(args: string[]): Promise<void> {
   const [verb = 'list', ...rest] = args;
@@ -33,8 +36,10 @@ export async function modelsCommand(args: string[]): Promise<void> {
   }
   if (verb === 'pull') {
     const m = loadManifest(positionals[0] ?? DEFAULT_MODEL);
-    const dir = await downloadWeights(m, { baseUrl: str(values, 'from'), onProgress: progressPrinter(`downloading ${m.name}`) });
-    console.log(`${m.name}: ${m.files.length} files verified in ${dir}`);
+    const r = await pullWeights(m, { weightsDir: str(values, 'weights'), baseUrl: str(values, 'from'), onProgress: progressPrinter(`downloading ${m.name}`) });
+    const where = { weights: '--weights', env: 'DREAMFLOW_WEIGHTS', cache: 'the user cache' }[r.origin];
+    if (r.fetched === 0) console.log(`${m.name}: complete, all ${m.files.length} files verified (SHA-256) in ${r.dir} (${where}); nothing to download`);
+    else console.log(`${m.name}: ${r.fetched} file(s) downloaded and ${r.kept} kept, all ${m.files.length} verified (SHA-256) in ${r.dir}`);
     return;
   }
   throw new UserError(`models: unknown action "${verb}" (use list or pull)`);

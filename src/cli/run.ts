@@ -1,9 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { UserError } from '../errors.js';
+import { redactText } from '../media/redact.js';
 import { runPipeline } from '../pipeline/run.js';
 import { applyOverride, jsonSchema, validateSpec, withDefaults } from '../pipeline/spec.js';
 import { parse } from './options.js';
-import { interruptSignal } from './preset.js';
+import { overwritePolicy } from '../sinks/outputGuard.js';
+import { interruptSignal } from './signals.js';
 
 export const RUN_HELP = `dreamflow run FILE.json [options]
 
@@ -19,6 +21,8 @@ the current folder.
       --json             print one JSON line with the result (as the subcommand does)
       --quiet            no progress output
       --resume           continue an interrupted video job
+  -y, --overwrite        replace existing outputs (without it a terminal is asked, anything else refused)
+  -n, --no-overwrite     never replace an existing output (exit 2 when one exists)
 
 Any subcommand (image, stills, video, vr, live) also takes --print-config, to turn its flags into
 a pipeline file.`;
@@ -48,6 +52,8 @@ export async function runCommand(args: string[]): Promise<void> {
     json: { type: 'boolean' },
     quiet: { type: 'boolean' },
     resume: { type: 'boolean' },
+    overwrite: { type: 'boolean', short: 'y' },
+    'no-overwrite': { type: 'boolean', short: 'n' },
   });
   if (values.help) {
     console.log(RUN_HELP);
@@ -72,8 +78,9 @@ export async function runCommand(args: string[]): Promise<void> {
     const result = await runPipeline(spec, {
       quiet: Boolean(values.quiet) || json,
       resume: Boolean(values.resume),
+      overwrite: overwritePolicy(Boolean(values.overwrite), Boolean(values['no-overwrite'])),
       signal: interrupt.signal,
-      onWarning: (m) => process.stderr.write(`dreamflow: warning: ${m}\n`),
+      onWarning: (m) => process.stderr.write(`dreamflow: warning: ${redactText(m)}\n`),
       onReady: (line) => console.log(line),
     });
     if (json) console.log(JSON.stringify(result.summary));

@@ -1,5 +1,7 @@
 import { UserError } from '../errors.js';
-import { runSweep, SWEEPABLE, type SweepAxis } from '../pipeline/sweep.js';
+import { runSweep, sweepJsonPath, SWEEPABLE, type SweepAxis } from '../pipeline/sweep.js';
+import { guardOutputs, overwritePolicy } from '../sinks/outputGuard.js';
+import { interruptSignal } from './signals.js';
 import { checkImageOutput } from '../sinks/imageFile.js';
 import { DREAM_OPTIONS, dreamFromFlags, parse, str, type Values } from './options.js';
 
@@ -19,6 +21,8 @@ reproduces it bit for bit (same seed, backend and workers). Cells run in paralle
       --size N|WxH       working size (default 160: fit inside 160x160)
       --from noise|gray  start from faint noise or flat grey instead of IN
       all other options of dreamflow image (layer, class, neuron, priors, model, backend ...)
+  -y, --overwrite        replace an existing sheet or JSON (without it a terminal is asked)
+  -n, --no-overwrite     never replace them (exit 2 when one exists)
       --json             print one JSON line with the result
       --quiet            no progress output`;
 
@@ -83,6 +87,8 @@ export async function sweepCommand(args: string[]): Promise<void> {
     from: { type: 'string' },
     json: { type: 'boolean' },
     quiet: { type: 'boolean' },
+    overwrite: { type: 'boolean', short: 'y' },
+    'no-overwrite': { type: 'boolean', short: 'n' },
   });
   if (values.help) {
     console.log(SWEEP_HELP);
@@ -107,14 +113,27 @@ export async function sweepCommand(args: string[]): Promise<void> {
   const cellDreams = cellValues.map((v) => dreamFromFlags(v));
   const from = str(values, 'from');
   if (from !== undefined && from !== 'noise' && from !== 'gray') throw new UserError(`--from must be noise or gray (got "${from}")`);
-  const result = await runSweep({
-    output,
-    axes,
-    grid,
-    cells: cellDreams,
-    start: { path: positionals[0], from, size: str(values, 'size') ?? (from ? undefined : DEFAULT_SWEEP_SIZE) },
-    quiet: Boolean(values.quiet) || Boolean(values.json),
+  // The output guard on both files it writes (the sheet and its JSON), before any dreaming.
+  const claim = await guardOutputs([{ path: output }, { path: sweepJsonPath(output) }], {
+    inputs: [positionals[0], str(values, 'guide')],
+    overwrite: overwritePolicy(Boolean(values.overwrite), Boolean(values['no-overwrite'])),
   });
+  const interrupt = interruptSignal();
+  let result: Awaited<ReturnType<typeof runSweep>>;
+  try {
+    result = await runSweep({
+      output,
+      axes,
+      grid,
+      cells: cellDreams,
+      start: { path: positionals[0], from, size: str(values, 'size') ?? (from ? undefined : DEFAULT_SWEEP_SIZE) },
+      quiet: Boolean(values.quiet) || Boolean(values.json),
+      signal: interrupt.signal,
+    });
+  } finally {
+    interrupt.release();
+    claim.release();
+  }
   if (values.json) {
     console.log(JSON.stringify({ sheet: output, json: result.json, rows: grid.rows, cols: grid.cols, cells: grid.cells.length, seconds: result.seconds, backend: result.backend }));
   } else if (!values.quiet) {

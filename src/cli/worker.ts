@@ -1,3 +1,4 @@
+import { exitBySignal, STOP_SIGNALS } from './signals.js';
 import { UserError } from '../errors.js';
 import { DEFAULT_QUEUE } from '../farm/protocol.js';
 import { checkQueueName } from '../farm/coordinator.js';
@@ -74,14 +75,15 @@ export async function workerCommand(args: string[]): Promise<void> {
   });
   name = worker.name;
   let stopping = false;
-  const onSignal = (): void => {
-    if (stopping) process.exit(130);
+  // The signal policy (docs/architecture.md, "Signals"): the first stops after handing the
+  // segment back, a second quits at once by that signal.
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (stopping) exitBySignal(sig);
     stopping = true;
     log('stopping: the segment in progress goes back to the queue (Ctrl-C again to quit at once)');
     void worker.stop();
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  for (const s of STOP_SIGNALS) process.on(s, onSignal);
   try {
     // The default model is the likely one: load it before taking a job.
     await worker.start(machine);
@@ -89,7 +91,6 @@ export async function workerCommand(args: string[]): Promise<void> {
     await worker.done();
     log(`stopped after ${worker.segmentsDone} segment(s)`);
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    for (const s of STOP_SIGNALS) process.off(s, onSignal);
   }
 }

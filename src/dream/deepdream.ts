@@ -1,4 +1,4 @@
-import { UserError } from '../errors.js';
+import { Stopped, UserError, unlessStopped } from '../errors.js';
 import { add, ascend, createImage, crop, cropWrapX, resize, roll, subtract, type RgbImage } from './image.js';
 import { needsWholeImage, type Objective } from './objectives.js';
 import { activePriors, priorStep, validatePriors, type DreamPriors } from './priors.js';
@@ -65,7 +65,10 @@ export function validateSettings(s: DreamSettings): void {
 function tilesFor(runner: GradientRunner, width: number, height: number, tile: number, wrapX = false, whole = false) {
   // Class and neuron objectives judge the whole image at once (see needsWholeImage).
   if (whole) return [{ core: { x: 0, y: 0, width, height }, view: { x: 0, y: 0, width, height } }];
-  return tileGrid(width, height, { maxTile: tile, margin: TILE_MARGIN, minTiles: runner.parallelism, wrapX });
+  // On a GPU the default --tile gives way to what the device's memory takes whole (runner.ts);
+  // a --tile set to anything else is kept.
+  const maxTile = tile === DEFAULT_DREAM.tile && runner.deviceTile !== undefined ? runner.deviceTile : tile;
+  return tileGrid(width, height, { maxTile, margin: TILE_MARGIN, minTiles: runner.parallelism, wrapX });
 }
 
 /**
@@ -167,6 +170,8 @@ export async function dream(
   objective: Objective,
   settings: DreamSettings = DEFAULT_DREAM,
   onProgress?: (p: DreamProgress) => void,
+  /** Stops the dream at the next step with a Stopped error (docs/architecture.md, "Signals"). */
+  signal?: AbortSignal,
 ): Promise<RgbImage> {
   validateSettings(settings);
   // No prior on: the classic step, bit for bit.
@@ -188,7 +193,8 @@ export async function dream(
       // longitude every step and none of them, the 0°/360° seam included, is special.
       const dx = wrapX ? Math.floor(random() * base.width) : randomShift(random, jx);
       const dy = randomShift(random, jy);
-      const grad = await jitteredGradient(runner, x, objective, settings.tile, dx, dy, wrapX);
+      if (signal?.aborted) throw new Stopped();
+      const grad = await unlessStopped(jitteredGradient(runner, x, objective, settings.tile, dx, dy, wrapX), signal);
       if (priors) priorStep(x, base, grad, settings.step, priors, i, settings.iterations, wrapX);
       else ascend(x.data, grad, settings.step);
       onProgress?.({ octave: o + 1, octaves: bases.length, iteration: i + 1, iterations: settings.iterations });

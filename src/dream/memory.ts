@@ -15,7 +15,9 @@
 import { readFileSync } from 'node:fs';
 import { freemem, totalmem } from 'node:os';
 import { UserError } from '../errors.js';
+import { largestWithin, pixelSteps, REFERENCE_PIXEL_STEPS_PER_SECOND } from './cost.js';
 import { TILE_MARGIN, octaveSizes } from './deepdream.js';
+import { MODEL_COSTS } from './modelCost.js';
 import { tileGrid } from './tiles.js';
 
 const MiB = 1024 * 1024;
@@ -42,7 +44,12 @@ export interface DreamFootprint {
   job: 'image' | 'video' | 'vr';
   /** Pictures dreamed at once on the one runner (sweep cells); default 1. */
   concurrent?: number | undefined;
+  /** Steps per octave of one full dream: with it, a suggested --size also fits a time (TIME_BUDGET_SECONDS). */
+  iterations?: number | undefined;
 }
+
+/** A suggested size must also dream one picture (a video's first frame) within this, on the reference machine (dream/cost.ts). */
+export const TIME_BUDGET_SECONDS = 600;
 
 export interface MemoryEstimate {
   /** Bytes in all, the sum of the parts below. */
@@ -53,22 +60,8 @@ export interface MemoryEstimate {
   frames: number;
 }
 
-/** Per-model figures: bytes per pixel of the largest tile's view in one pass, bytes per session. */
-interface ModelCost {
-  activationPerPixel: number;
-  session: number;
-}
-
-/**
- * Measured (peak RSS, onnx, one worker, docs/architecture.md "Memory"): GoogLeNet's pass up to
- * inception_4c takes 1.2–1.4 kB per tile pixel (64² → 512² views, a whole 1024² picture for a
- * class objective), SqueezeNet's about 0.25 kB; a session 16–50 MB by how it is counted. A model
- * without figures is costed as GoogLeNet, the larger.
- */
-const MODEL_COSTS: Record<string, ModelCost> = {
-  bvlc_googlenet: { activationPerPixel: 1400, session: 40 * MiB },
-  squeezenet: { activationPerPixel: 250, session: 20 * MiB },
-};
+// MODEL_COSTS (per-model bytes per tile pixel and per session) live in modelCost.ts, which
+// runner.ts also reads (deviceTileSide) without importing this file's dependencies.
 
 /** Node, sharp, ONNX Runtime and the first worker with its weights (a 64×64 dream peaks at 345 MB). */
 const RUNTIME = 300 * MiB;
@@ -167,6 +160,8 @@ export interface MemoryLimit {
   bytes: number;
   /** Where the figure comes from, for messages ("this machine's 25.3 GB"). */
   what: string;
+  /** Set by DREAMFLOW_MEMORY_LIMIT: the user's own word, which the free memory does not lower. */
+  byUser?: boolean;
 }
 
 /**
@@ -183,7 +178,7 @@ export function memoryLimit(from: { total: number; cgroupV2?: string | undefined
   if (from.env !== undefined && from.env.trim() !== '') {
     const n = parseMemory(from.env);
     if (n === undefined) throw new UserError(`DREAMFLOW_MEMORY_LIMIT must be a number of bytes or one with K, M, G or T, e.g. 16G (got "${from.env}")`);
-    limit = { bytes: n, what: `DREAMFLOW_MEMORY_LIMIT=${from.env.trim()} (${formatMemory(n)})` };
+    limit = { bytes: n, what: `DREAMFLOW_MEMORY_LIMIT=${from.env.trim()} (${formatMemory(n)})`, byUser: true };
   }
   return limit;
 }
@@ -235,14 +230,23 @@ export function largestFitting(f: DreamFootprint, bytes: number): { width: numbe
  */
 export function checkMemory(f: DreamFootprint, opts: { limit?: MemoryLimit; free?: number; onWarning?: ((message: string) => void) | undefined } = {}): MemoryEstimate {
   const estimate = estimateMemory(f);
-  const limit = opts.limit ?? machineMemory();
+  const free = opts.free ?? availableMemory();
+  const limit = lowerToFree(opts.limit ?? machineMemory(), free);
   const what = `a ${f.width}x${f.height} ${f.job === 'image' ? 'dream' : `${f.job} frame`}${(f.concurrent ?? 1) > 1 ? ` (${f.concurrent} at once)` : ''}`;
   if (estimate.total > limit.bytes) {
     const advice: string[] = [];
-    const fit = largestFitting(f, limit.bytes * HEADROOM);
+    let fit = largestFitting(f, limit.bytes * HEADROOM);
     // Class and neuron objectives see the whole picture at once: only the size helps them.
     const whole = f.wholeImage ? ', as --class and --neuron see the whole picture at once' : '';
-    if (fit && (fit.width < f.width || fit.height < f.height)) advice.push(`a smaller --size (${fit.width}x${fit.height} fits${whole})`);
+    // A size that fits memory but takes days to dream is no advice: it must also fit a time.
+    let timed = '';
+    if (fit && f.iterations !== undefined) {
+      const quick = largestWithin({ ...fit, octaves: f.octaves, octaveScale: f.octaveScale, iterations: f.iterations }, TIME_BUDGET_SECONDS, REFERENCE_PIXEL_STEPS_PER_SECOND);
+      if (quick && quick.width * quick.height < fit.width * fit.height) fit = quick;
+      const seconds = pixelSteps(fit.width, fit.height, f.octaves, f.octaveScale, Math.max(1, f.iterations)) / REFERENCE_PIXEL_STEPS_PER_SECOND;
+      timed = ` in memory and dreams ${f.job === 'image' ? 'it' : 'a first frame'} in about ${Math.max(1, Math.round(seconds / 60))} min on 2 CPU cores`;
+    }
+    if (fit && (fit.width < f.width || fit.height < f.height)) advice.push(`a smaller --size (${fit.width}x${fit.height} fits${timed}${whole})`);
     // Smaller tiles help when the network's part is a large share (or is what does not fit).
     const smallTile = Math.min(256, f.tile);
     const network = estimate.sessions + estimate.activations;
@@ -255,7 +259,23 @@ export function checkMemory(f: DreamFootprint, opts: { limit?: MemoryLimit; free
     const parts = `frames ${formatMemory(estimate.frames)}, network ${formatMemory(estimate.sessions + estimate.activations)}, runtime ${formatMemory(estimate.runtime)}`;
     throw new UserError(`${what} needs about ${formatMemory(estimate.total)} of memory (${parts}), more than ${limit.what}: use ${advice.join(' or ')}`);
   }
-  const free = opts.free ?? freemem();
   if (estimate.total > free) opts.onWarning?.(`${what} needs about ${formatMemory(estimate.total)} of memory and ${formatMemory(free)} is free now; it may swap or be stopped`);
   return estimate;
+}
+
+/**
+ * The limit a job is held to: the machine's (or container's) memory, lowered to what is free now
+ * (available memory plus free swap) when that is less. A long video would otherwise start with a
+ * warning and be ended by the kernel hours later, its work lost. DREAMFLOW_MEMORY_LIMIT is the
+ * user's word and is kept as given (the job then only warns).
+ */
+export function lowerToFree(limit: MemoryLimit, free: number): MemoryLimit {
+  if (limit.byUser || !(free > 0) || free >= limit.bytes) return limit;
+  return { bytes: free, what: `the ${formatMemory(free)} free now (set DREAMFLOW_MEMORY_LIMIT to go ahead anyway)` };
+}
+
+/** Memory that can be had now: the kernel's available memory (os.freemem) plus free swap. */
+export function availableMemory(): number {
+  const swap = /^SwapFree:\s+(\d+) kB$/m.exec(readOptional('/proc/meminfo') ?? '');
+  return freemem() + (swap ? Number(swap[1]) * 1024 : 0);
 }

@@ -4,7 +4,7 @@ import { UserError } from '../errors.js';
 import { readBlobs } from '../models/blobs.js';
 import { resolveLayer } from '../models/catalog.js';
 import type { ModelManifest } from '../models/manifest.js';
-import { onnxWeights, writeNetwork, type GraphValue, type OnnxWeights } from '../models/onnxNetwork.js';
+import { onnxWeights, writeNetwork, type GraphValue, type MaxPoolGradient, type OnnxWeights } from '../models/onnxNetwork.js';
 import type { TileGradient, TileJob } from './gradient.js';
 import type { RgbImage } from './image.js';
 import { layersOf, type Objective, type ObjectiveTerm } from './objectives.js';
@@ -105,7 +105,16 @@ function termValue(g: GraphBuilder, t: ObjectiveTerm, act: GraphValue, seed: (la
   }
 }
 
-type GraphKind = 'gradient' | 'value' | 'features';
+export type GraphKind = 'gradient' | 'value' | 'features';
+
+/**
+ * How a device's graphs take max pooling's gradient: MaxPool's `Indices` on the CPU provider
+ * (1.4-1.5x faster there than the masks, measured at 640x360), equality masks on the GPU
+ * providers (WebGPU has no `Indices`); docs/architecture.md, "Engines".
+ */
+export function maxPoolGradientFor(device: OnnxDevice): MaxPoolGradient {
+  return device === 'cpu' ? 'indices' : 'masks';
+}
 
 /**
  * GoogLeNet or SqueezeNet on ONNX Runtime: graphs for a tile's objective gradient, its value, and
@@ -116,19 +125,49 @@ export class OnnxNetwork {
     readonly manifest: ModelManifest,
     private readonly weights: OnnxWeights,
     private readonly sessions: SessionCache,
+    private readonly maxPoolGradient: MaxPoolGradient,
   ) {}
 
-  static async load(ort: Ort, manifest: ModelManifest, dir: string, opts: { device: OnnxDevice; threads: number }): Promise<OnnxNetwork> {
+  /**
+   * `maxPoolGradient` defaults to `indices` on the CPU provider (measured faster there) and to
+   * `masks` on the GPU providers (WebGPU has no MaxPool `Indices`); docs/architecture.md, "Engines".
+   */
+  static async load(
+    ort: Ort,
+    manifest: ModelManifest,
+    dir: string,
+    opts: { device: OnnxDevice; threads: number; maxPoolGradient?: MaxPoolGradient | undefined },
+  ): Promise<OnnxNetwork> {
     await probeDevice(ort, opts.device);
     const weights = onnxWeights(manifest, await readBlobs(manifest, dir));
-    return new OnnxNetwork(manifest, weights, new SessionCache(ort, opts));
+    const maxPoolGradient = opts.maxPoolGradient ?? maxPoolGradientFor(opts.device);
+    return new OnnxNetwork(manifest, weights, new SessionCache(ort, opts), maxPoolGradient);
+  }
+
+  /**
+   * One graph as the engine runs it, with its nodes' op types (all in the default domain at
+   * opset OPSET), for node-placement reports and the op-coverage test.
+   */
+  graph(
+    kind: GraphKind,
+    width: number,
+    height: number,
+    objective: Objective | undefined,
+    layer?: string,
+  ): { bytes: () => Uint8Array; opTypes: ReadonlyMap<string, number>; opOutputs: ReadonlyMap<string, number> } {
+    const g = this.write(kind, width, height, objective, layer);
+    return { bytes: () => g.bytes(), opTypes: g.opTypes, opOutputs: g.opOutputs };
   }
 
   private build(kind: GraphKind, width: number, height: number, objective: Objective | undefined, layer?: string): Uint8Array {
+    return this.write(kind, width, height, objective, layer).bytes();
+  }
+
+  private write(kind: GraphKind, width: number, height: number, objective: Objective | undefined, layer?: string): GraphBuilder {
     const g = new GraphBuilder(`dreamflow-${kind}`);
     const image = { name: g.input('image', [1, height, width, 3]), shape: [1, height, width, 3] };
     const targets = objective ? layersOf(objective) : [layer!];
-    const net = writeNetwork(g, this.manifest, this.weights, image, targets, kind === 'gradient');
+    const net = writeNetwork(g, this.manifest, this.weights, image, targets, kind === 'gradient', this.maxPoolGradient);
     if (kind === 'features') {
       // Positions × channels, row-major (NHWC); a vector layer (logits, probabilities) as it is.
       const act = net.activations.get(layer!)!;
@@ -138,12 +177,12 @@ export class OnnxNetwork {
         const [, c, h, w] = act.shape as [number, number, number, number];
         g.output('features', g.op('Transpose', [act.name], { perm: [0, 2, 3, 1] }), [1, h, w, c]);
       }
-      return g.bytes();
+      return g;
     }
     const { value, seeds } = writeObjective(g, objective!, net.activations, kind === 'gradient');
     g.output('value', value, []);
     if (kind === 'gradient') g.output('grad', net.backward(seeds), [1, height, width, 3]);
-    return g.bytes();
+    return g;
   }
 
   private run(kind: GraphKind, key: string, image: RgbImage, objective: Objective | undefined, layer?: string): Promise<Record<string, Float32Array>> {

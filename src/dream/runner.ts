@@ -1,9 +1,10 @@
 import { availableParallelism } from 'node:os';
 import { initBackend, type BackendName, type BackendRequest } from '../engine/backend.js';
 import type { GradientMode } from '../engine/conv.js';
-import { type OnnxDevice } from '../engine/onnx/runtime.js';
+import { deviceMemoryBytes } from '../engine/onnx/deviceMemory.js';
+import { disableOrtTelemetry, type OnnxDevice } from '../engine/onnx/runtime.js';
 import { WorkerPool, WorkerTaskError } from '../engine/workerPool.js';
-import { UserError } from '../errors.js';
+import { Stopped, UserError } from '../errors.js';
 import { loadManifest, type ModelManifest } from '../models/manifest.js';
 import { Network } from '../models/network.js';
 import { locateWeights, progressPrinter } from '../models/weights.js';
@@ -11,6 +12,7 @@ import { compiledPath } from '../paths.js';
 import type { TileGradient, TileJob } from './gradient.js';
 import type { RgbImage } from './image.js';
 import type { Objective } from './objectives.js';
+import { deviceTileSide } from './modelCost.js';
 import { loadEngine, type EngineOptions, type TileEngine } from './tileEngine.js';
 
 /**
@@ -24,6 +26,11 @@ export interface GradientRunner {
   readonly manifest: ModelManifest;
   /** How many tiles can be worked on at once. */
   readonly parallelism: number;
+  /**
+   * On a GPU device, the tile side its memory takes whole: used in place of the default --tile
+   * (deepdream.ts), so frames go to the device in one piece. Undefined on the CPU.
+   */
+  readonly deviceTile?: number | undefined;
   gradients(jobs: TileJob[], objective: Objective): Promise<TileGradient[]>;
   values(jobs: TileJob[], objective: Objective): Promise<number[]>;
   features(image: RgbImage, layer: string): Promise<{ features: Float32Array; channels: number }>;
@@ -95,6 +102,7 @@ class LocalRunner implements GradientRunner {
     readonly device: OnnxDevice,
     readonly manifest: ModelManifest,
     private readonly engine: TileEngine,
+    readonly deviceTile?: number | undefined,
   ) {}
 
   layerName(name: string): string {
@@ -141,6 +149,7 @@ class PooledRunner implements GradientRunner {
     readonly device: OnnxDevice,
     readonly manifest: ModelManifest,
     private readonly pool: WorkerPool,
+    readonly deviceTile?: number | undefined,
   ) {}
 
   get parallelism(): number {
@@ -233,7 +242,12 @@ export async function createRunner(opts: RunnerOptions = {}): Promise<GradientRu
     device: backend === 'onnx' ? device : 'cpu',
     threads: opts.threads ?? Math.max(1, Math.floor(availableParallelism() / Math.max(1, workers))),
   };
-  if (workers <= 0) return new LocalRunner(backend, engine.device, manifest, await loadEngine(engine));
+  // A GPU takes whole frames up to what its memory allows (one worker, the onnx default, feeds it).
+  const memory = deviceMemoryBytes(engine.device);
+  const deviceTile = memory === undefined ? undefined : deviceTileSide(manifest.name, memory);
+  if (workers <= 0) return new LocalRunner(backend, engine.device, manifest, await loadEngine(engine), deviceTile);
+  // Set on this (main) thread: the workers' ONNX Runtime reads the process environment.
+  disableOrtTelemetry();
   const pool = new WorkerPool(compiledPath('src/dream/gradientWorker.ts'), workers);
   try {
     await pool.broadcast({ op: 'init', engine });
@@ -242,5 +256,45 @@ export async function createRunner(opts: RunnerOptions = {}): Promise<GradientRu
     if (err instanceof WorkerTaskError && err.userError) throw new UserError(err.message);
     throw err;
   }
-  return new PooledRunner(backend, engine.device, manifest, pool);
+  return new PooledRunner(backend, engine.device, manifest, pool, deviceTile);
+}
+
+/**
+ * `runner` for one job that `signal` stops: once it aborts, every further tile is refused with a
+ * Stopped error, so a dream still running unwatched after the job gave up (a video frame's stage
+ * raced against Ctrl-C) ends at its next step instead of going on for the whole frame
+ * (docs/architecture.md, "Signals"). Closing is left to the runner's owner.
+ */
+export function stoppedBy(runner: GradientRunner, signal: AbortSignal | undefined): GradientRunner {
+  if (!signal) return runner;
+  const check = (): void => {
+    if (signal.aborted) throw new Stopped();
+  };
+  return {
+    get backend() {
+      return runner.backend;
+    },
+    get device() {
+      return runner.device;
+    },
+    get manifest() {
+      return runner.manifest;
+    },
+    get parallelism() {
+      return runner.parallelism;
+    },
+    gradients: async (jobs, objective) => {
+      check();
+      return runner.gradients(jobs, objective);
+    },
+    values: async (jobs, objective) => {
+      check();
+      return runner.values(jobs, objective);
+    },
+    features: (image, layer) => runner.features(image, layer),
+    layerName: (name) => runner.layerName(name),
+    release: (objective) => runner.release(objective),
+    held: () => runner.held(),
+    close: () => Promise.resolve(),
+  };
 }

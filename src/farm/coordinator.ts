@@ -77,6 +77,11 @@ export interface FarmOptions {
   ahead?: number | undefined;
   /** Seconds Redis may go without answering before the coordinator gives up with one line. */
   redisTimeoutSeconds?: number | undefined;
+  /**
+   * Seconds without progress and without an active segment after which segments whose jobs
+   * completed without a result are queued again (at most STALL_REQUEUES times each, then one line).
+   */
+  stallSeconds?: number | undefined;
   pollMs?: number;
   signal?: AbortSignal | undefined;
   onProgress?: (progress: FarmProgress) => void;
@@ -123,6 +128,9 @@ export interface FarmResult {
 }
 
 const JOB_ATTEMPTS = 3;
+export const DEFAULT_STALL_SECONDS = 60;
+/** Times one segment's job may complete without a result reaching the coordinator before it stops. */
+const STALL_REQUEUES = 3;
 export const DEFAULT_REDIS_TIMEOUT_SECONDS = 60;
 /** Segments kept queued ahead of the collected ones (at least; twice the connected workers when more). */
 export const DEFAULT_AHEAD = 16;
@@ -355,6 +363,41 @@ export async function runFarm(opts: FarmOptions): Promise<FarmResult> {
 
     const totalFrames = range.end - range.first;
     const prefix = `${farmId}-`;
+    // The stall watch: when nothing was collected and no segment was active for stallMs, a job
+    // that completed without its result arriving (a job replayed under another id, a rogue
+    // client answering the queue) is queued again; one that keeps doing so stops the run.
+    const stallMs = (opts.stallSeconds ?? DEFAULT_STALL_SECONDS) * 1000;
+    let progressAt = performance.now();
+    let progressMark = '';
+    const emptyCompletions = new Map<number, number>();
+    const watchStall = async (done: Set<number>, active: number, framesDone: number): Promise<void> => {
+      const mark = `${have.size}/${framesDone}`;
+      if (active > 0 || mark !== progressMark) {
+        progressMark = mark;
+        progressAt = performance.now();
+        return;
+      }
+      if (performance.now() - progressAt < stallMs) return;
+      progressAt = performance.now();
+      const completed = new Set((await queue.getJobs(['completed'])).filter((j) => j.id?.startsWith(prefix)).map((j) => segmentOfJobId(j.id!)));
+      // Read again after the job states: a segment that finished since this poll began is not empty.
+      const doneNow = new Set((await store.smembers(doneKey(queueName, farmId))).map(Number));
+      const empty = plan.filter((s) => queued.has(s.index) && !have.has(s.index) && !done.has(s.index) && !doneNow.has(s.index) && completed.has(s.index));
+      for (const s of empty) {
+        const times = (emptyCompletions.get(s.index) ?? 0) + 1;
+        emptyCompletions.set(s.index, times);
+        if (times > STALL_REQUEUES) {
+          await abandon(queue, store, queueName, farmId, plan, have);
+          throw new UserError(
+            `segment ${s.index + 1}/${plan.length}: its job completed ${times} times without a result reaching the coordinator (a job replayed under another id, or a client that is not a dreamflow worker, answers queue ${queueName}); stopped with ${have.size} of ${plan.length} segments collected`,
+          );
+        }
+      }
+      if (empty.length > 0) {
+        opts.onWarning?.(`no progress for ${stallMs / 1000} s: ${empty.length} segment job(s) completed without a result (${empty.map((s) => s.index + 1).join(', ')} of ${plan.length}); queued them again`);
+        for (const s of empty) await requeue(s);
+      }
+    };
     /** One look at the queue: collect what finished, notice a Redis that lost the farm, report. */
     const poll = async (): Promise<void> => {
       const done = new Set((await store.smembers(doneKey(queueName, farmId))).map(Number));
@@ -387,7 +430,8 @@ export async function runFarm(opts: FarmOptions): Promise<FarmResult> {
         opts.onWarning?.(`Redis at ${opts.redis.display} lost ${lost.length} of this farm's segment job(s) (restarted empty or flushed?); queued them again`);
         for (const s of lost) await requeue(s);
       }
-      const failed = (await queue.getJobs(['failed'])).filter((j) => j.id?.startsWith(prefix));
+      // A segment collected already keeps its result, whatever a later run of its job did.
+      const failed = (await queue.getJobs(['failed'])).filter((j) => j.id?.startsWith(prefix) && !have.has(segmentOfJobId(j.id)));
       if (failed.length > 0) {
         const j = failed[0]!;
         await abandon(queue, store, queueName, farmId, plan, have);
@@ -397,6 +441,7 @@ export async function runFarm(opts: FarmOptions): Promise<FarmResult> {
       const framesDone =
         plan.filter((s) => have.has(s.index)).reduce((sum, s) => sum + s.end - s.first, 0) +
         active.reduce((sum, j) => sum + (typeof j.progress === 'number' && !have.has(segmentOfJobId(j.id!)) ? j.progress : 0), 0);
+      await watchStall(done, active.length, framesDone);
       opts.onProgress?.({
         framesDone: Math.min(totalFrames, framesDone),
         framesTotal: totalFrames,

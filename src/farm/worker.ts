@@ -29,7 +29,7 @@ import { validateSpec, type PipelineSpec } from '../pipeline/spec.js';
 import { createStage, stagePlan, type StagePlan } from '../pipeline/stages.js';
 import { RefusedJob, openJob, resultMac, type FarmSecret } from './auth.js';
 import { packFrames } from './dissolve.js';
-import { PROTOCOL_VERSION, RESULT_TTL_SECONDS, doneKey, resultKey, type SegmentJob, type SegmentPart, type SegmentResult, type SignedJob } from './protocol.js';
+import { PROTOCOL_VERSION, RESULT_TTL_SECONDS, doneKey, jobIdOf, resultKey, type SegmentJob, type SegmentPart, type SegmentResult, type SignedJob } from './protocol.js';
 import { MAX_GUIDE_BYTES, MAX_PIECE_BYTES, fetchShipped } from './source.js';
 import { connectRedis, connectionOptions, type RedisTarget } from './redis.js';
 
@@ -145,6 +145,9 @@ export class FarmWorker {
       // The guide is the one path a spec can name: a job brings its bytes instead.
       if ((dream?.guide ?? undefined) !== d.guide?.name) throw new RefusedJob('it names a guide image path instead of shipping the image');
       if (d.guide && !/^guide(\.[a-z0-9]{1,5})?$/.test(d.guide.name)) throw new RefusedJob('its guide image name is malformed');
+      // The segment is inside the signature, the job id is not: a signed job copied under
+      // another segment's id (a replay) would dream one segment twice and never the other.
+      if (job.id !== jobIdOf(String(d.farmId), Number(d.segment))) throw new RefusedJob(`its signed segment (${String(d.farmId)} #${String(d.segment)}) does not match its job id (a replayed job)`);
       return { d, plan: stagePlan(validateSpec(d.spec, 'job')) };
     } catch (err) {
       if (!(err instanceof RefusedJob || err instanceof UserError)) throw err;
@@ -155,10 +158,22 @@ export class FarmWorker {
     }
   }
 
+  /** Whether the coordinator has taken this segment's result already (it is done, and its stored copy gone). */
+  private async collected(d: SegmentJob): Promise<boolean> {
+    const store = this.store!;
+    return (await store.sismember(doneKey(this.opts.queue, d.farmId), String(d.segment))) === 1 && (await store.exists(resultKey(this.opts.queue, d.farmId, d.segment))) === 0;
+  }
+
   private async process(job: Job<SignedJob, SegmentResult>, token: string | undefined): Promise<SegmentResult> {
     const { d, plan: checked } = this.open(job);
     let plan = checked;
     const label = `segment ${d.segment + 1}/${d.segments} (frames ${d.first}-${d.end - 1}, ${d.first - d.warmupFrom} warm-up)`;
+    // The same job again once its segment was collected (run twice, or added again): nothing to
+    // do, and its pieces may be gone from Redis already.
+    if (await this.collected(d)) {
+      this.opts.log(`${label}: already collected; this second result is dropped`);
+      return { worker: this.name, frames: 0, warmupFrames: 0, seconds: 0, bytes: 0, maxEventLoopStallMs: 0 };
+    }
     this.opts.log(`${label}: started`);
     const started = performance.now();
     const stall = monitorEventLoopDelay({ resolution: 10 });
@@ -229,6 +244,12 @@ export class FarmWorker {
       if (head.length > 0) parts.head = await packFrames(head);
       if (tail.length > 0) parts.tail = await packFrames(tail);
       const key = resultKey(this.opts.queue, d.farmId, d.segment);
+      // Collected while this worker dreamed it too (a lock that expired under a slow worker): the
+      // first result stands; a second copy would only wait in Redis for nobody.
+      if (await this.collected(d)) {
+        this.opts.log(`${label}: already collected; this second result is dropped`);
+        return { worker: this.name, frames: 0, warmupFrames: 0, seconds: (performance.now() - started) / 1000, bytes: 0, maxEventLoopStallMs: Math.round(stall.max / 1e6) };
+      }
       const fields: Record<string, Buffer | string> = { ...parts };
       if (this.opts.secret) fields['mac'] = resultMac(this.opts.secret, d.farmId, d.segment, parts);
       await store.multi().del(key).hset(key, fields).expire(key, RESULT_TTL_SECONDS).exec();

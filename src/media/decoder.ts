@@ -26,6 +26,11 @@ export interface DecodeOptions {
   /** Stop after this many frames. */
   maxFrames?: number;
   /**
+   * Frames per second to come out at (`video --fps`): the input resampled by its timestamps
+   * (ffmpeg's fps filter: frames repeated or dropped), as a variable-rate input is.
+   */
+  rate?: Rational;
+  /**
    * Called for each warning (damaged tail, decoder errors). Without it, warnings go to
    * process.emitWarning. They are also kept in `decoder.warnings`.
    */
@@ -78,20 +83,22 @@ export class FrameDecoder implements Source {
     this.onWarning = opts.onWarning;
     this.start = opts.start ?? 0;
     const size = outputSize(media, opts);
-    const fps = timing?.fps ?? media.fps;
+    const fps = opts.rate ?? timing?.fps ?? media.fps;
+    const resample = opts.rate !== undefined || timing?.variable === true;
     let frameCount: number | undefined;
     if (durationSeconds !== undefined) frameCount = Math.round((durationSeconds * fps.num) / fps.den);
     if (opts.maxFrames !== undefined) frameCount = Math.min(frameCount ?? opts.maxFrames, opts.maxFrames);
 
     const outputArgs: string[] = [];
     const filters: string[] = [];
-    if (timing?.variable) {
+    if (resample) {
       // fps= picks, for each slot n/rate, the frame showing then; it stops at the last frame's
       // start, so tpad holds that frame for its own duration and -frames:v ends on the last slot.
-      filters.push(`fps=fps=${fps.num}/${fps.den}`, `tpad=stop_mode=clone:stop_duration=${timing.lastDuration.toFixed(6)}`);
+      const lastDuration = timing?.lastDuration ?? media.fps.den / media.fps.num;
+      filters.push(`fps=fps=${fps.num}/${fps.den}`, `tpad=stop_mode=clone:stop_duration=${lastDuration.toFixed(6)}`);
     }
     if (opts.duration !== undefined) outputArgs.push('-t', String(opts.duration));
-    const frameLimit = timing?.variable ? frameCount : opts.maxFrames;
+    const frameLimit = resample ? frameCount : opts.maxFrames;
     if (frameLimit !== undefined) outputArgs.push('-frames:v', String(frameLimit));
     if (size.width !== media.width || size.height !== media.height) {
       // Area averaging when shrinking avoids aliasing in the small frames used for flow/metrics.
@@ -121,7 +128,7 @@ export class FrameDecoder implements Source {
     if (opts.duration !== undefined) remaining = Math.min(remaining, opts.duration);
     // A whole steady file: count its packets (or, without timing, trust nb_frames) rather than
     // duration · fps.
-    const useCount = start === 0 && opts.duration === undefined && !timing?.variable;
+    const useCount = start === 0 && opts.duration === undefined && !timing?.variable && opts.rate === undefined;
     const decoder = new FrameDecoder(path, inputArgs, media, opts, remaining, timing);
     if (useCount) decoder.info.frameCount = Math.min(timing?.frames ?? media.frameCount, opts.maxFrames ?? Infinity);
     return decoder;
@@ -319,4 +326,5 @@ function validateOptions(opts: DecodeOptions): void {
   if (opts.start !== undefined && !(Number.isFinite(opts.start) && opts.start >= 0)) throw new UserError(`start must be ≥ 0 seconds, got ${opts.start}`);
   if (opts.duration !== undefined && !(Number.isFinite(opts.duration) && opts.duration > 0)) throw new UserError(`duration must be > 0 seconds, got ${opts.duration}`);
   if (opts.maxFrames !== undefined && !positiveInt(opts.maxFrames)) throw new UserError(`maxFrames must be a positive integer, got ${opts.maxFrames}`);
+  if (opts.rate !== undefined && !(positiveInt(opts.rate.num) && positiveInt(opts.rate.den))) throw new UserError(`rate must be a positive fraction, got ${opts.rate.num}/${opts.rate.den}`);
 }

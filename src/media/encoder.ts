@@ -7,11 +7,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { unlinkSync } from 'node:fs';
 import { rename, stat, unlink } from 'node:fs/promises';
-import { basename, dirname, extname, join } from 'node:path';
+import { dirname, extname } from 'node:path';
+import type { Writable } from 'node:stream';
+import { besideOutput } from '../paths.js';
 import { UserError } from '../errors.js';
 import type { Frame, Rational, Sink } from '../frame.js';
 import { locateTools } from './locate.js';
-import { probe } from './probe.js';
+import { probeAudio } from './probe.js';
 import { StderrTail, endWithProcess, exitOf, lastStderrLine, localFile } from './run.js';
 
 export interface AudioSource {
@@ -50,6 +52,11 @@ export interface EncodeOptions {
   format?: string;
   /** Extra output arguments, appended before the output path (advanced use). */
   extraArgs?: readonly string[];
+  /**
+   * Sound written with `writeAudio` as s16le PCM at this rate and channel count, through a second
+   * pipe (live recordings, media/liveAudio.ts); encoded to AAC. Not together with audioFrom.
+   */
+  pcmAudio?: { sampleRate: number; channels: number };
 }
 
 const MOV_LIKE = new Set(['.mp4', '.m4v', '.mov']);
@@ -80,7 +87,7 @@ export class FrameEncoder implements Sink {
   private state: 'open' | 'closing' | 'closed' | 'aborted' = 'open';
   private stdinError: Error | undefined;
 
-  private constructor(outPath: string, tempPath: string, ffmpeg: string, args: string[], width: number, height: number) {
+  private constructor(outPath: string, tempPath: string, ffmpeg: string, args: string[], width: number, height: number, pcmPipe = false) {
     this.outPath = outPath;
     this.tempPath = tempPath;
     this.width = width;
@@ -88,8 +95,9 @@ export class FrameEncoder implements Sink {
     // Its own process group: a terminal's Ctrl-C goes to the whole foreground group, and an
     // ffmpeg that got it would stop with exit 255 (and no file) while dreamflow is still
     // finishing; dreamflow ends its input instead. If dreamflow dies, ffmpeg reads EOF and ends.
-    this.child = spawn(ffmpeg, args, { stdio: ['pipe', 'ignore', 'pipe'], detached: true, windowsHide: true });
+    this.child = spawn(ffmpeg, args, { stdio: pcmPipe ? ['pipe', 'ignore', 'pipe', 'pipe'] : ['pipe', 'ignore', 'pipe'], detached: true, windowsHide: true });
     this.exit = exitOf(this.child);
+    this.audioPipe()?.on('error', () => undefined); // reported through the exit status
     // dreamflow leaving without closing it (a second Ctrl-C exits at once): no half file left.
     endWithProcess(this.child, this.exit, () => removeQuietlySync(this.tempPath));
     this.stderr = new StderrTail();
@@ -118,10 +126,10 @@ export class FrameEncoder implements Sink {
     }
 
     const ext = extname(outPath);
-    const stem = basename(outPath, ext);
     const n = tempCounter++;
-    // The real extension stays last so ffmpeg picks the muxer from it.
-    const tempPath = join(folder, `.${stem}.partial-${process.pid}${n ? `-${n}` : ''}${ext}`);
+    // The real extension stays last so ffmpeg picks the muxer from it; the folder is the
+    // output's resolved one (docs/architecture.md, "Outputs").
+    const tempPath = besideOutput(outPath, `.partial-${process.pid}${n ? `-${n}` : ''}${ext}`, true);
 
     const tools = await locateTools();
     const { width, height, fps } = opts;
@@ -130,23 +138,37 @@ export class FrameEncoder implements Sink {
 
     const audio = opts.audioFrom ? await audioPlan(opts.audioFrom, ext, opts) : undefined;
     if (audio) args.push(...audio.inputArgs);
+    const pcm = opts.pcmAudio && !audio ? opts.pcmAudio : undefined;
+    if (pcm) args.push('-f', 's16le', '-ar', String(pcm.sampleRate), '-ac', String(pcm.channels), '-i', 'pipe:3');
     args.push('-map', '0:v:0');
     if (audio) args.push('-map', '1:a:0?', ...audio.codecArgs);
+    if (pcm) args.push('-map', '1:a:0', '-c:a', 'aac', '-b:a', '128k');
 
-    const codec = opts.codec ?? 'libx264';
-    args.push('-c:v', codec, '-pix_fmt', opts.pixFmt ?? 'yuv420p');
-    if (codec === 'libx264' || codec === 'libx265') args.push('-preset', opts.preset ?? 'medium');
-    if (opts.crf !== undefined || /^(libx264|libx265|libvpx-vp9)$/.test(codec)) {
-      args.push('-crf', String(opts.crf ?? 18));
-      if (codec === 'libvpx-vp9') args.push('-b:v', '0');
-    }
+    args.push(...videoCodecArgs(opts.codec ?? 'libx264', opts));
     // Timestamps are exact (n · den/num); passthrough guarantees no frame is dropped or repeated.
     args.push(...tools.passthroughArgs);
     if (MOV_LIKE.has(ext.toLowerCase()) && opts.faststart !== false) args.push('-movflags', '+faststart');
     if (opts.format) args.push('-f', opts.format);
     if (opts.extraArgs) args.push(...opts.extraArgs);
     args.push(tempPath);
-    return new FrameEncoder(outPath, tempPath, tools.ffmpeg.path, args, width, height);
+    return new FrameEncoder(outPath, tempPath, tools.ffmpeg.path, args, width, height, pcm !== undefined);
+  }
+
+  /** The PCM pipe (fd 3) when opened with pcmAudio. */
+  private audioPipe(): Writable | undefined {
+    // spawn's fourth stdio entry was 'pipe': ffmpeg's fd 3, written by us.
+    return (this.child.stdio[3] as Writable | null | undefined) ?? undefined;
+  }
+
+  /**
+   * Queue sound (s16le PCM) for the pcmAudio pipe. Not awaited: callers write each frame's sound
+   * just before the frame, so ffmpeg, which reads both pipes in timestamp order, never waits
+   * for sound that is held behind a picture (the two stay within one frame of each other).
+   */
+  writeAudio(pcm: Uint8Array): void {
+    const pipe = this.audioPipe();
+    if (this.state !== 'open' || !pipe || pipe.destroyed) return;
+    pipe.write(pcm);
   }
 
   get framesWritten(): number {
@@ -184,6 +206,7 @@ export class FrameEncoder implements Sink {
       throw new UserError(`no frames were written to ${this.outPath}; nothing saved`);
     }
     this.child.stdin?.end();
+    this.audioPipe()?.end();
     const { code, signal, error } = await this.exit;
     if (code !== 0 || error) {
       await removeQuietly(this.tempPath);
@@ -234,9 +257,44 @@ export interface AudioPlan {
   codecArgs: string[];
 }
 
+/** ffmpeg's output arguments of a video encoder: codec, pixel format, x26x preset, constant quality. */
+export function videoCodecArgs(codec: string, opts: Pick<EncodeOptions, 'crf' | 'preset' | 'pixFmt'> = {}): string[] {
+  const args = ['-c:v', codec, '-pix_fmt', opts.pixFmt ?? 'yuv420p'];
+  if (codec === 'libx264' || codec === 'libx265') args.push('-preset', opts.preset ?? 'medium');
+  if (opts.crf !== undefined || /^(libx264|libx265|libvpx-vp9)$/.test(codec)) {
+    args.push('-crf', String(opts.crf ?? 18));
+    // VP9 and AV1 are constant quality only with no bitrate target.
+    if (/^(libvpx|libvpx-vp9|libaom-av1)$/.test(codec)) args.push('-b:v', '0');
+  }
+  return args;
+}
+
+/**
+ * Video encoders a container can hold, where it is choosy: WebM takes only VP8, VP9 and AV1. The
+ * others (MP4, MOV, MKV, AVI) default to H.264.
+ */
+const CONTAINER_CODECS: Record<string, { default: string; accepts: RegExp; suggest: string }> = {
+  '.webm': { default: 'libvpx-vp9', accepts: /^(libvpx|libvpx-vp9|libaom-av1|libsvtav1|librav1e)$/, suggest: '--codec libvpx-vp9 (or libaom-av1)' },
+};
+
+/**
+ * The video encoder for `output`: `codec` as given, else the container's default (libvpx-vp9
+ * for .webm, libx264 otherwise). A codec the container cannot hold is refused at once, before
+ * any dreaming, with the flag to use: finding out at the join would waste the whole run.
+ */
+export function videoCodecFor(output: string, codec?: string): string {
+  const rule = CONTAINER_CODECS[extname(output).toLowerCase()];
+  if (codec === undefined) return rule?.default ?? 'libx264';
+  if (rule && !rule.accepts.test(codec)) {
+    throw new UserError(`${output}: ${extname(output).toLowerCase()} cannot hold ${codec} video: use ${rule.suggest}, or another container (.mp4, .mkv)`);
+  }
+  return codec;
+}
+
 /** Input seeking on the audio file mirrors the decoder's start/duration, keeping them in sync. */
 export async function audioPlan(src: AudioSource, ext: string, opts: Pick<EncodeOptions, 'audioCodec' | 'format'>): Promise<AudioPlan | undefined> {
-  const info = await probe(src.path);
+  // The sound may come from a file without video (zoom --audio).
+  const info = { audio: await probeAudio(src.path) };
   if (!info.audio) return undefined;
   const inputArgs: string[] = [];
   if (src.start !== undefined && src.start > 0) inputArgs.push('-ss', String(src.start));

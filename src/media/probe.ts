@@ -1,8 +1,9 @@
 /** Reading a media file's streams with ffprobe into a small typed summary. */
 import { stat } from 'node:fs/promises';
-import { UserError } from '../errors.js';
+import { missingFile, UserError } from '../errors.js';
 import type { Rational } from '../frame.js';
 import { MediaToolError, ffprobeRun, localFile } from './run.js';
+import { locateTools } from './locate.js';
 
 export interface AudioInfo {
   codec: string;
@@ -81,11 +82,47 @@ export async function probe(path: string): Promise<MediaInfo> {
     json = JSON.parse(stdout.toString('utf8')) as ProbeOutput;
   } catch (err) {
     if (err instanceof MediaToolError) {
-      throw new UserError(`${path}: not a readable media file (${probeReason(err.stderr, path)})`);
+      const bundled = (await locateTools()).ffprobe.origin === 'bundled';
+      throw new UserError(bundled && crashed(err) ? bundledProbeCrash(path) : `${path}: not a readable media file (${probeReason(err.stderr, path)})`);
     }
     throw err;
   }
   return mediaInfoFromProbe(path, json);
+}
+
+/**
+ * The first audio stream of `path`, which may hold no video (a soundtrack given with
+ * `zoom --audio`); undefined when it has no sound. Problems are one line naming the file.
+ */
+export async function probeAudio(path: string): Promise<AudioInfo | undefined> {
+  try {
+    return (await probe(path)).audio;
+  } catch (err) {
+    // An audio-only file: the same probe, without the need for a video stream.
+    if (!(err instanceof UserError) || !err.message.includes('no video stream (audio only')) throw err;
+    const { stdout } = await ffprobeRun(['-v', 'error', '-print_format', 'json', '-show_streams', localFile(path)]);
+    const audio = ((JSON.parse(stdout.toString('utf8')) as ProbeOutput).streams ?? []).find((s) => s.codec_type === 'audio')!;
+    const a: AudioInfo = { codec: audio.codec_name ?? '', sampleRate: Number(audio.sample_rate ?? 0), channels: audio.channels ?? 0 };
+    const ad = firstFinite(audio.duration);
+    if (ad !== undefined) a.durationSeconds = ad;
+    return a;
+  }
+}
+
+/** A tool killed by a fault (SIGSEGV, SIGBUS, SIGILL, SIGABRT) rather than one that refused the input. */
+function crashed(err: MediaToolError): boolean {
+  return err.signal === 'SIGSEGV' || err.signal === 'SIGBUS' || err.signal === 'SIGILL' || err.signal === 'SIGABRT' || (err.exitCode !== null && err.exitCode >= 132 && err.exitCode <= 139);
+}
+
+/**
+ * The bundled ffprobe (the npm package's static build) crashes on MPEG transport streams; the
+ * message says so and how to get a current ffmpeg, which locate.ts then prefers. Pure.
+ */
+export function bundledProbeCrash(path: string): string {
+  return (
+    `${path}: the ffprobe bundled from npm crashed reading it (that build cannot read MPEG-TS/M2TS files, .ts .m2ts .mts); ` +
+    'install a current ffmpeg, which dreamflow then uses: apt-get install ffmpeg (or set FFMPEG_PATH and FFPROBE_PATH)'
+  );
 }
 
 /** Turn ffprobe's JSON into MediaInfo (exported for tests and for lavfi probes). */
@@ -149,7 +186,7 @@ export async function checkReadableFile(path: string): Promise<number> {
   } catch (err) {
     if (err instanceof UserError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') throw new UserError(`no such file: ${path}`);
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw missingFile('file', path);
     if (code === 'EACCES') throw new UserError(`cannot read ${path}: permission denied`);
     throw err;
   }

@@ -5,6 +5,7 @@
 import { resolve as resolvePath } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { locateTools, type MediaToolName } from './locate.js';
+import { redactText } from './redact.js';
 
 /** A failed ffmpeg/ffprobe run. `lastLine` is the most useful single line of its stderr. */
 export class MediaToolError extends Error {
@@ -14,13 +15,13 @@ export class MediaToolError extends Error {
   readonly stderr: string;
   readonly lastLine: string;
   constructor(tool: MediaToolName, exitCode: number | null, signal: NodeJS.Signals | null, stderr: string) {
-    const lastLine = lastStderrLine(stderr) || (signal ? `killed by ${signal}` : `exit code ${String(exitCode)}`);
+    const lastLine = lastStderrLine(redactText(stderr)) || (signal ? `killed by ${signal}` : `exit code ${String(exitCode)}`);
     super(`${tool} failed: ${lastLine}`);
     this.name = 'MediaToolError';
     this.tool = tool;
     this.exitCode = exitCode;
     this.signal = signal;
-    this.stderr = stderr;
+    this.stderr = redactText(stderr);
     this.lastLine = lastLine;
   }
 }
@@ -128,8 +129,9 @@ export class StderrTail {
     }
   }
 
+  /** The kept text, URLs redacted: it goes into error lines and warnings (docs/architecture.md, "Redaction"). */
   text(): string {
-    return this.chunks.join('');
+    return redactText(this.chunks.join(''));
   }
 
   lines(): string[] {

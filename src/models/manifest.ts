@@ -124,6 +124,11 @@ export function loadManifest(name: string = DEFAULT_MODEL): ModelManifest {
   return manifest;
 }
 
+/** Does model `name` have a layer of that name (e.g. `inception_3b/output`)? */
+export function modelHasLayer(name: string, layerName: string): boolean {
+  return loadManifest(name).layers.some((l) => l.name === layerName);
+}
+
 export function loadLabels(manifest: ModelManifest): string[] {
   return readFileSync(join(modelsDir(), manifest.labels), 'utf8').split('\n').filter((l) => l.length > 0);
 }

@@ -1,7 +1,7 @@
 import type { GraphBuilder } from '../engine/onnx/graph.js';
 import { inputChannels, type LayerBlobs } from './blobs.js';
 import { resolveLayer } from './catalog.js';
-import type { ConvLayer, ModelManifest } from './manifest.js';
+import type { ConvLayer, MaxPoolLayer, ModelManifest } from './manifest.js';
 import { convOut, inputsOf, neededLayers, poolPads } from './shapes.js';
 
 /**
@@ -64,6 +64,13 @@ export function onnxWeights(manifest: ModelManifest, blobs: ReadonlyMap<string, 
   return { forward, backward };
 }
 
+/**
+ * How max pooling's gradient finds each window's winner: MaxPool's `Indices` output scattered
+ * back (fastest on the CPU provider), or equality masks against the pooled output (for the GPU
+ * providers: WebGPU has no `Indices`). Both give the same gradient; docs/architecture.md, "Engines".
+ */
+export type MaxPoolGradient = 'indices' | 'masks';
+
 interface Saved {
   /** What the backward pass of the layer needs from the forward pass. */
   output: GraphValue;
@@ -83,6 +90,7 @@ export function writeNetwork(
   image: GraphValue,
   targets: readonly string[],
   withGradient: boolean,
+  maxPoolGradient: MaxPoolGradient = 'indices',
 ): { activations: Map<string, GraphValue>; backward: (seeds: ReadonlyMap<string, string>) => string } {
   const [, height, width] = image.shape as [number, number, number, number];
   const canonical = targets.map((t) => resolveLayer(manifest, t).name);
@@ -130,13 +138,14 @@ export function writeNetwork(
         const px = poolPads(w, l.kernel, l.stride, l.padding);
         const attrs = { kernel_shape: [l.kernel, l.kernel], strides: [l.stride, l.stride], pads: [py.before, px.before, py.after, px.after] };
         const shape = [1, c, py.out, px.out];
-        if (withGradient) {
+        if (withGradient && maxPoolGradient === 'indices') {
           // The Indices output says where each maximum came from (flat, unpadded input index).
           const [y, indices] = g.opN('MaxPool', [x.name], 2, attrs);
           out = { name: y!, shape };
           saved.set(l.name, { output: out, extra: [indices!] });
         } else {
           out = { name: g.op('MaxPool', [x.name], attrs), shape };
+          saved.set(l.name, { output: out });
         }
         break;
       }
@@ -194,14 +203,17 @@ export function writeNetwork(
           push(l.input, convBackward(g, l, weights.backward.get(l.name), filterOf(l.name), gy, saved.get(l.name)!.output, x.shape));
           break;
         case 'maxpool': {
+          const { output, extra } = saved.get(l.name)!;
+          if (!extra) {
+            push(l.input, maxPoolBackwardByMasks(g, l, x, output, gy));
+            break;
+          }
           const [, c, h, w] = x.shape as [number, number, number, number];
-          const n = c * h * w;
-          const indices = saved.get(l.name)!.extra![0]!;
           // Overlapping windows (3×3 stride 2, stride 1) can pick the same pixel: the gradient
           // contributions must add up, hence ScatterElements with reduction 'add' (MaxUnpool
           // would keep only one of them).
-          const zeros = g.op('ConstantOfShape', [g.ints([n])]);
-          const flat = g.op('ScatterElements', [zeros, g.reshape(indices, [-1]), g.reshape(gy, [-1])], { axis: 0, reduction: 'add' });
+          const zeros = g.op('ConstantOfShape', [g.ints([c * h * w])]);
+          const flat = g.op('ScatterElements', [zeros, g.reshape(extra[0]!, [-1]), g.reshape(gy, [-1])], { axis: 0, reduction: 'add' });
           push(l.input, g.reshape(flat, x.shape));
           break;
         }
@@ -240,7 +252,7 @@ export function writeNetwork(
         }
       }
     }
-    const dData = g.sum(incoming.get('data') ?? [g.op('ConstantOfShape', [g.ints([1, 3, height, width])])]);
+    const dData = g.sum(incoming.get('data') ?? [g.constant(new Float32Array(3 * height * width), [1, 3, height, width], 'zeros')]);
     const ordered = bgr ? g.op('Gather', [dData, g.ints([2, 1, 0])], { axis: 1 }) : dData;
     return g.op('Transpose', [ordered], { perm: [0, 2, 3, 1] });
   };
@@ -260,6 +272,58 @@ function channelWindowSum(g: GraphBuilder, x: string, channels: number, size: nu
     for (let i = Math.max(0, o - half); i <= Math.min(channels - 1, o + half); i++) band[o * channels + i] = scale;
   }
   return g.op('Conv', [x, g.constant(band, [channels, channels, 1, 1], 'band')], { kernel_shape: [1, 1] });
+}
+
+/**
+ * d/dx of max pooling without MaxPool's `Indices` output (which ONNX Runtime's WebGPU provider
+ * does not implement; docs/architecture.md, "Engines"). For each window offset (dy, dx) in
+ * row-major order, a strided Slice of the -inf padded input is the value every window holds
+ * there; where it equals the pooled output and no earlier offset of that window has claimed the
+ * gradient, the offset takes it. That is ONNX Runtime's CPU rule (the first maximum in row-major
+ * order wins), so ties route the gradient to the same pixel as before. The k² claimed gradients,
+ * stacked per channel, go back to their pixels with one depthwise ConvTranspose whose kernels are
+ * one-hot at each offset; overlapping windows (3×3 stride 2 or 1) add up there.
+ */
+function maxPoolBackwardByMasks(g: GraphBuilder, l: MaxPoolLayer, x: GraphValue, y: GraphValue, gy: string): string {
+  const [, c, h, w] = x.shape as [number, number, number, number];
+  const [, , ho, wo] = y.shape as [number, number, number, number];
+  const k = l.kernel;
+  const s = l.stride;
+  const py = poolPads(h, k, s, l.padding);
+  const px = poolPads(w, k, s, l.padding);
+  const hp = h + py.before + py.after;
+  const wp = w + px.before + px.after;
+  const padded =
+    py.before + py.after + px.before + px.after > 0
+      ? g.op('Pad', [x.name, g.ints([0, 0, py.before, px.before, 0, 0, py.after, px.after]), g.scalar(-Infinity)])
+      : x.name;
+  let unclaimed = gy;
+  const claimed: string[] = [];
+  for (let dy = 0; dy < k; dy++) {
+    for (let dx = 0; dx < k; dx++) {
+      const view = g.op('Slice', [
+        padded,
+        g.ints([dy, dx]),
+        g.ints([dy + (ho - 1) * s + 1, dx + (wo - 1) * s + 1]),
+        g.ints([2, 3]),
+        g.ints([s, s]),
+      ]);
+      // Mul by the 0/1 mask and Sub are exact here and run far faster than Where on the CPU.
+      const wins = g.mul(g.op('Cast', [g.op('Equal', [view, y.name])], { to: 1 }), unclaimed);
+      claimed.push(g.op('Unsqueeze', [wins, g.ints([2])]));
+      if (dy < k - 1 || dx < k - 1) unclaimed = g.sub(unclaimed, wins);
+    }
+  }
+  const stacked = g.reshape(g.op('Concat', claimed, { axis: 2 }), [1, c * k * k, ho, wo]);
+  const route = new Float32Array(c * k * k * k * k);
+  for (let i = 0; i < c * k * k; i++) route[i * k * k + (i % (k * k))] = 1;
+  return g.op('ConvTranspose', [stacked, g.constant(route, [c * k * k, 1, k, k], 'route')], {
+    group: c,
+    kernel_shape: [k, k],
+    strides: [s, s],
+    pads: [py.before, px.before, py.after, px.after],
+    output_padding: [hp - ((ho - 1) * s + k), wp - ((wo - 1) * s + k)],
+  });
 }
 
 /** d/dx of conv (+ ReLU): the ReLU mask, then the transposed convolution. */

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { UserError } from '../errors.js';
@@ -75,6 +75,55 @@ function sha256(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
+/** The manifest's files in `dir` whose size and SHA-256 match (paths as the manifest names them). */
+export async function verifiedFiles(dir: string, manifest: ModelManifest): Promise<Set<string>> {
+  const ok = new Set<string>();
+  for (const f of manifest.files) {
+    const path = join(dir, f.path);
+    try {
+      if (statSync(path).size !== f.bytes) continue;
+      if (sha256(await readFile(path)) === f.sha256) ok.add(f.path);
+    } catch {
+      // Missing or unreadable: not verified.
+    }
+  }
+  return ok;
+}
+
+/** Where a pull found or put a model, and what it had to fetch. */
+export interface PullResult {
+  dir: string;
+  /** Files downloaded now. */
+  fetched: number;
+  /** Files already there with their published SHA-256, kept. */
+  kept: number;
+  /** Where the folder came from: --weights, DREAMFLOW_WEIGHTS or the user cache. */
+  origin: 'weights' | 'env' | 'cache';
+}
+
+/**
+ * `dreamflow models pull`: a model folder that is already complete and verified (--weights DIR,
+ * $DREAMFLOW_WEIGHTS, or the user cache, every file's SHA-256 checked) is reported and nothing is
+ * fetched; otherwise the user cache is completed, fetching only the files that are not verified.
+ */
+export async function pullWeights(
+  manifest: ModelManifest,
+  opts: { weightsDir?: string | undefined; baseUrl?: string | undefined; onProgress?: ((done: number, total: number) => void) | undefined } = {},
+): Promise<PullResult> {
+  const candidates: Array<[string, PullResult['origin']]> = [];
+  if (opts.weightsDir) candidates.push([join(opts.weightsDir, manifest.name), 'weights'], [opts.weightsDir, 'weights']);
+  const env = process.env.DREAMFLOW_WEIGHTS;
+  if (env) candidates.push([join(env, manifest.name), 'env'], [env, 'env']);
+  candidates.push([join(cacheRoot(), manifest.name), 'cache']);
+  for (const [dir, origin] of candidates) {
+    if (!isComplete(dir, manifest)) continue;
+    if ((await verifiedFiles(dir, manifest)).size === manifest.files.length) return { dir, fetched: 0, kept: manifest.files.length, origin };
+  }
+  let fetched = 0;
+  const dir = await downloadWeights(manifest, { ...opts, onFetched: () => fetched++ });
+  return { dir, fetched, kept: manifest.files.length - fetched, origin: 'cache' };
+}
+
 /**
  * Download every weight file of a model into the user cache, verifying each SHA-256. Files go to a
  * private temporary folder first and the folder is renamed into place only when all are verified,
@@ -82,7 +131,7 @@ function sha256(data: Uint8Array): string {
  */
 export async function downloadWeights(
   manifest: ModelManifest,
-  opts: { baseUrl?: string | undefined; onProgress?: ((done: number, total: number) => void) | undefined } = {},
+  opts: { baseUrl?: string | undefined; onProgress?: ((done: number, total: number) => void) | undefined; onFetched?: (() => void) | undefined } = {},
 ): Promise<string> {
   const base = (opts.baseUrl ?? process.env.DREAMFLOW_WEIGHTS_URL ?? manifest.source).replace(/\/?$/, '/');
   const target = join(cacheRoot(), manifest.name);
@@ -91,7 +140,15 @@ export async function downloadWeights(
   let done = 0;
   await rm(temp, { recursive: true, force: true });
   try {
-    const queue = [...manifest.files];
+    // Files already in the cache with their published SHA-256 are kept, not fetched again.
+    const kept = existsSync(target) ? await verifiedFiles(target, manifest) : new Set<string>();
+    for (const f of manifest.files.filter((x) => kept.has(x.path))) {
+      await mkdir(dirname(join(temp, f.path)), { recursive: true });
+      await copyFile(join(target, f.path), join(temp, f.path));
+      done += f.bytes;
+    }
+    if (kept.size > 0) opts.onProgress?.(done, total);
+    const queue = manifest.files.filter((x) => !kept.has(x.path));
     let failed = false;
     const fetchOne = async (): Promise<void> => {
       for (let f = queue.shift(); f && !failed; f = queue.shift()) {
@@ -111,6 +168,7 @@ export async function downloadWeights(
         const out = join(temp, f.path);
         await mkdir(dirname(out), { recursive: true });
         await writeFile(out, body);
+        opts.onFetched?.();
         done += f.bytes;
         opts.onProgress?.(done, total);
       }

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { join } from 'node:path';
+import { besideOutput } from '../paths.js';
 import { writeError } from '../errors.js';
 import type { TemporalState } from '../temporal/stage.js';
 
@@ -27,7 +28,7 @@ export interface Checkpoint {
 }
 
 export function workDirFor(output: string): string {
-  return join(dirname(output), `.${basename(output)}.dreamflow`);
+  return besideOutput(output, '.dreamflow');
 }
 
 /**

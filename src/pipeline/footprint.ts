@@ -49,6 +49,7 @@ export function dreamFootprint(
     wrapX: extra.wrapX,
     job,
     concurrent: extra.concurrent,
+    iterations: s.iterations,
   };
 }
 

@@ -4,7 +4,7 @@
  * never grows), and an adaptive controller trades gradient steps and working resolution to hold
  * the target frame rate.
  */
-import { DEFAULT_DREAM, dreamGain, type DreamSettings } from '../dream/deepdream.js';
+import { dreamGain } from '../dream/deepdream.js';
 import { add, createImage, fromBytes, resize, subtract, toBytes } from '../dream/image.js';
 import { describe, layer, type Objective } from '../dream/objectives.js';
 import type { GradientRunner } from '../dream/runner.js';
@@ -13,7 +13,8 @@ import { Latest } from '../latest.js';
 import { RollingProfile, type PhaseStats } from '../metrics/profile.js';
 import type { ControlChanges, LiveControls } from '../server/protocol.js';
 import type { LiveFrame, LiveSource } from '../sources/live.js';
-import { DEFAULT_TEMPORAL, TemporalDreamStage, type TemporalSettings, type TemporalState } from '../temporal/stage.js';
+import { TemporalDreamStage, type TemporalSettings, type TemporalState } from '../temporal/stage.js';
+import type { LiveModulator } from './liveModulation.js';
 
 
 /** One rung of the quality ladder: gradient steps per frame and working size as a share of --size. */
@@ -194,6 +195,8 @@ export interface SchedulerOptions {
   gainEverySeconds?: number;
   /** Browser camera frames take over from the --input source while they arrive (ms of grace). */
   browserHoldMs?: number;
+  /** Schedules and reaction (liveModulation.ts): what drives settings frame by frame, over the page's controls. */
+  modulation?: LiveModulator | undefined;
   /** Each dreamed frame, as soon as it is ready. Must not block: hand it to a LatestWorker. */
   onFrame: (frame: DreamedFrame) => void;
   onWarning?: (message: string) => void;
@@ -217,6 +220,8 @@ export interface SchedulerStats {
   floor: { minSteps: number; throttledFps?: number };
   /** Where each frame's time goes (rolling, ms). */
   profile: Record<string, PhaseStats>;
+  /** The values schedules and --react gave the last frame (absent without them). */
+  modulated?: Record<string, number>;
 }
 
 /**
@@ -245,6 +250,7 @@ export class LiveScheduler {
   private readonly gain: { source?: number; browser?: number } = {};
   private lastWorking = { width: 0, height: 0 };
   private readonly minSteps: number;
+  private modulated: Record<string, number> | undefined;
   readonly profile = new RollingProfile();
 
   constructor(
@@ -339,6 +345,7 @@ export class LiveScheduler {
       gain: { ...this.gain },
       floor: { minSteps: this.minSteps, ...(this.controller.throttledFps !== undefined ? { throttledFps: Number(this.controller.throttledFps.toFixed(2)) } : {}) },
       profile: this.profile.snapshot(),
+      ...(this.modulated ? { modulated: { ...this.modulated } } : {}),
     };
   }
 
@@ -349,6 +356,7 @@ export class LiveScheduler {
         const frame = await this.slot.take();
         if (!frame || this.stopped) break;
         this.applyPending();
+        this.applyModulation();
         await this.dreamOne(frame);
       }
     } finally {
@@ -387,6 +395,24 @@ export class LiveScheduler {
     if (p.iterations !== undefined && p.iterations !== this.maxIterations) {
       this.maxIterations = p.iterations;
       this.controller.setLevels(levelLadder(p.iterations, undefined, this.minSteps));
+    }
+  }
+
+  /** A schedule's or the sound's values for this frame, over the page's controls (liveModulation.ts). */
+  private applyModulation(): void {
+    const m = this.opts.modulation;
+    if (!m) return;
+    const a = m.next(performance.now(), this.objective);
+    this.modulated = a.values;
+    const current = this.stage.current;
+    this.stage.update({
+      settings: { dream: { ...current.dream, ...a.dream }, ...(a.blend !== undefined ? { blend: a.blend } : {}) },
+      // Without a driven objective, the page's layer (a schedule's may have replaced it last frame).
+      objective: a.objective ?? this.objective,
+    });
+    if (a.iterations !== undefined && a.iterations !== this.maxIterations) {
+      this.maxIterations = a.iterations;
+      this.controller.setLevels(levelLadder(a.iterations, undefined, this.minSteps));
     }
   }
 
@@ -479,22 +505,3 @@ export function addUpscaledResidual(full: LiveFrame, small: LiveFrame, dreamedSm
   const up = resize(residual, full.width, full.height);
   return toBytes(add(fromBytes(full.width, full.height, full.data), up));
 }
-
-/**
- * Live defaults (bench/results/live.json): one octave; at most 2 steps per frame (the
- * controller lowers them to the floor, 1 by default); a fresh frame (the first, a scene cut, a
- * loop restart) gets those steps too instead of a full dream, so it never stalls the feed; 95 %
- * of the warped dream carried, so what stays in view deepens frame after frame, bounded by the
- * carry's RMS cap of 30 grey levels and by the carry's own decay; the flow estimated small.
- * `iterations` (6) remains the full dream of non-live uses of these settings.
- */
-export const LIVE_DREAM: DreamSettings = { ...DEFAULT_DREAM, octaves: 1, iterations: 6 };
-export const LIVE_TEMPORAL: TemporalSettings = {
-  ...DEFAULT_TEMPORAL,
-  dream: LIVE_DREAM,
-  frameIterations: 2,
-  flowMaxWidth: 160,
-  blend: 0.95,
-  carryLimitRms: 30,
-  progressiveFresh: true,
-};

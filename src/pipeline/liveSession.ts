@@ -4,22 +4,30 @@
  * directly.
  */
 import { rm, writeFile } from 'node:fs/promises';
+import { liveLook, liveLookFields } from '../dream/looks.js';
 import { layer, type Objective } from '../dream/objectives.js';
 import { createRunner, type GradientRunner } from '../dream/runner.js';
 import { UserError } from '../errors.js';
+import { redactText } from '../media/redact.js';
+import { modelHasLayer } from '../models/manifest.js';
 import { isLoopbackHost } from '../server/access.js';
 import { LiveServer, type LiveServerOptions } from '../server/hub.js';
 import { PacedWriter } from '../sinks/paced.js';
 import { openPush, parsePushTarget } from '../sinks/push.js';
-import { openRecording } from '../sinks/record.js';
+import { checkLiveRecording, openRecording } from '../sinks/record.js';
 import { BrowserCameraSource } from '../sources/browserCamera.js';
-import { openLiveSource, parseLiveInput, type FfmpegLiveSource, type LiveInput } from '../sources/live.js';
+import { LiveAudioCapture, PCM_CHANNELS, PCM_RATE, type PcmFeed } from '../media/liveAudio.js';
+import { probe } from '../media/probe.js';
+import { liveInputArgs, openLiveSource, parseLiveInput, type FfmpegLiveSource, type LiveInput } from '../sources/live.js';
 import type { TemporalSettings } from '../temporal/stage.js';
 import { objectiveOf, runnerOptionsOf } from './dream.js';
-import { LIVE_TEMPORAL, LiveScheduler, type ControllerOptions, type DreamedFrame, type LiveLevel } from './live.js';
+import { LIVE_TEMPORAL } from './liveDefaults.js';
+import { LiveScheduler, type ControllerOptions, type DreamedFrame, type LiveLevel } from './live.js';
 import type { JobResult, RunOptions } from './job.js';
 import { parseLiveSize, sectionOf, sourceOf, type PipelineSpec } from './spec.js';
 import { stagePlan } from './stages.js';
+import { layerObjectives, type Modulation } from './modulate.js';
+import { checkLiveSound, liveModulationProblem, LiveModulator, RunningLoudness } from './liveModulation.js';
 
 export interface LiveOptions {
   /** `lavfi:testsrc2`, `/dev/video0`, `camera:0`, a URL, a file, or `browser` (viewers' cameras only). */
@@ -59,6 +67,10 @@ export interface LiveOptions {
   onWarning?: (message: string) => void;
   /** Each dreamed frame (tests and benchmarks); must not block. */
   onFrame?: (frame: DreamedFrame) => void;
+  /** Carry a file input's sound into recordings and pushes (default true). */
+  sound?: boolean;
+  /** Schedules and --react (liveModulation.ts), with the objectives of a layer schedule's names. */
+  modulation?: { spec: Modulation; layers: ReadonlyMap<string, Objective> } | undefined;
 }
 
 export interface LiveSession {
@@ -76,13 +88,13 @@ export interface LiveSession {
 /** A live output: checked before the server starts, opened once the job runs. */
 interface LiveOutput {
   check(target: string): void;
-  open(target: string, size: { width: number; height: number }, fps: number, onError: (err: Error) => void): Promise<PacedWriter>;
+  open(target: string, size: { width: number; height: number }, fps: number, onError: (err: Error) => void, sound?: PcmFeed): Promise<PacedWriter>;
 }
 
 /** The live loop's outputs by sink kind (the `viewers` sink is the hub the loop publishes to). */
 export const LIVE_OUTPUTS: Record<'record' | 'push', LiveOutput> = {
-  record: { check: () => undefined, open: (path, size, fps, onError) => openRecording(path, size, fps, onError) },
-  push: { check: (url) => void parsePushTarget(url), open: (url, size, fps, onError) => openPush(parsePushTarget(url), size, fps, onError) },
+  record: { check: (path) => checkLiveRecording(path), open: (path, size, fps, onError, sound) => openRecording(path, size, fps, onError, sound) },
+  push: { check: (url) => void parsePushTarget(url), open: (url, size, fps, onError, sound) => openPush(parsePushTarget(url), size, fps, onError, sound) },
 };
 
 export async function startLive(opts: LiveOptions): Promise<LiveSession> {
@@ -108,6 +120,7 @@ export async function startLive(opts: LiveOptions): Promise<LiveSession> {
   let runner: GradientRunner | undefined;
   let primary: FfmpegLiveSource | undefined;
   const outputs: PacedWriter[] = [];
+  let sound: LiveAudioCapture | undefined;
   const camera = new BrowserCameraSource(opts.size.width, opts.size.height, opts.fps);
   try {
     runner = typeof opts.runner === 'function' ? await opts.runner() : opts.runner;
@@ -116,7 +129,22 @@ export async function startLive(opts: LiveOptions): Promise<LiveSession> {
     const temporal = opts.temporal ?? LIVE_TEMPORAL;
     // Outputs must not stop the show: a failing recording or push is reported and dropped.
     const outputFailed = (err: Error): void => warn(err.message);
-    for (const o of wanted) outputs.push(await LIVE_OUTPUTS[o.kind].open(o.target, opts.size, opts.fps, outputFailed));
+    // The input's sound, when it has any and an output can carry it (docs/architecture.md, "Live
+    // sound") or --react follows it ("Schedules and reaction").
+    const carrySound = wanted.length > 0 && opts.sound !== false;
+    const reacts = (opts.modulation?.spec.react.length ?? 0) > 0;
+    if (reacts) await checkLiveSound(input);
+    if ((carrySound || reacts) && input.kind === 'file' && (await probe(input.path).catch(() => undefined))?.audio) {
+      sound = await LiveAudioCapture.open(liveInputArgs(input, { width: opts.size.width, height: opts.size.height, fps: opts.fps, loop: opts.loop ?? false }), { queue: carrySound });
+    }
+    let loudness: RunningLoudness | undefined;
+    if (reacts && sound) {
+      const l = new RunningLoudness(PCM_RATE, PCM_CHANNELS, opts.fps, opts.modulation!.spec.reactSmoothing);
+      sound.listen((pcm) => l.push(pcm));
+      loudness = l;
+    }
+    const modulation = opts.modulation ? new LiveModulator(opts.modulation.spec, opts.modulation.layers, loudness) : undefined;
+    for (const o of wanted) outputs.push(await LIVE_OUTPUTS[o.kind].open(o.target, opts.size, opts.fps, outputFailed, carrySound ? sound : undefined));
 
     const scheduler = new LiveScheduler(r, objective, temporal, {
       fps: opts.fps,
@@ -125,6 +153,7 @@ export async function startLive(opts: LiveOptions): Promise<LiveSession> {
       ...(opts.levels ? { levels: opts.levels } : {}),
       ...(opts.minSteps !== undefined ? { minSteps: opts.minSteps } : {}),
       gainEverySeconds: opts.gainEverySeconds ?? 5,
+      modulation,
       onWarning: warn,
       onFrame: (f) => {
         server.publish(f);
@@ -159,6 +188,8 @@ export async function startLive(opts: LiveOptions): Promise<LiveSession> {
         sourceFrames: src?.frames ?? 0,
         camera: { frames: camera.stats.frames, active: camera.lastFrameAt > 0 && Date.now() - camera.lastFrameAt < 2000 },
         outputs: outputs.map((o) => o.stats),
+        ...(sound && carrySound ? { sound: { ...sound.stats, queuedSeconds: Number(sound.queuedSeconds.toFixed(3)) } } : {}),
+        ...(s.modulated ? { modulated: s.modulated } : {}),
       };
     };
     server.attach({
@@ -176,6 +207,7 @@ export async function startLive(opts: LiveOptions): Promise<LiveSession> {
         await running.catch(() => undefined);
         await primary?.close();
         await camera.close();
+        await sound?.close();
         // Recordings finish (rename into place) before the process may exit.
         for (const o of outputs) {
           try {
@@ -208,6 +240,7 @@ export async function startLive(opts: LiveOptions): Promise<LiveSession> {
     };
   } catch (err) {
     await primary?.close();
+    await sound?.close();
     await camera.close();
     for (const o of outputs) await o.abort().catch(() => undefined);
     await server.close();
@@ -255,13 +288,22 @@ export async function runLiveJob(spec: PipelineSpec, opts: RunOptions): Promise<
   const push = spec.sinks.find((s) => s.kind === 'push')?.url as string | undefined;
   const plan = stagePlan(spec);
   const size = parseLiveSize(source.size);
+  // Schedules and --react: refused before any work when live cannot follow them.
+  const problem = plan.modulation ? liveModulationProblem(plan.modulation) : undefined;
+  if (problem) throw new UserError(problem);
+  if (plan.modulation && plan.modulation.react.length > 0) await checkLiveSound(parseLiveInput(source.input));
+  const modulation = plan.modulation ? { spec: plan.modulation, layers: layerObjectives(plan.modulation, plan.dream) } : undefined;
   const token = tokenOf(viewers.token, 'DREAMFLOW_TOKEN');
   const viewerToken = tokenOf(viewers.viewerToken, 'DREAMFLOW_VIEWER_TOKEN');
-  const warn = opts.onWarning ?? ((m: string) => process.stderr.write(`dreamflow: warning: ${m}\n`));
+  const warn = opts.onWarning ?? ((m: string) => process.stderr.write(`dreamflow: warning: ${redactText(m)}\n`));
   if (!isLoopbackHost(viewers.host) && token === undefined) {
     // A security warning: printed even with --quiet.
     process.stderr.write(`dreamflow: warning: listening on ${viewers.host} without --token: anyone who can reach it may change settings and send camera frames\n`);
   }
+  // Not given on the command line or in the file: the look the working size can carry, on the
+  // device the runner really opened (withDefaults writes the same for --print-config).
+  const given: Record<string, unknown> = spec.stages.find((s) => s.kind === 'dream') ?? {};
+  let fastDevice = false;
   const session = await startLive({
     input: source.input,
     size,
@@ -276,18 +318,24 @@ export async function runLiveJob(spec: PipelineSpec, opts: RunOptions): Promise<
     record,
     push,
     runner: () => createRunner(runnerOptionsOf(plan.dream, opts.quiet)),
-    objective: (r) => objectiveOf(plan.dream, r),
+    objective: (r) => {
+      fastDevice = r.device !== 'cpu';
+      return objectiveOf(plan.dream, r);
+    },
     temporal: plan.temporal,
+    modulation,
     adaptive: source.adapt,
     minSteps: source.minSteps,
     onWarning: warn,
   });
+  const look = liveLookFields(given, liveLook(size, fastDevice), (name) => modelHasLayer(plan.dream.model, name));
+  if (look.layer !== undefined || look.step !== undefined) session.scheduler.updateControls(look);
   // Where a container's health check finds this server, whatever --port says (Dockerfile).
   const healthFile = process.env['DREAMFLOW_HEALTH_FILE'];
   if (healthFile) await writeFile(healthFile, JSON.stringify({ healthz: new URL('healthz', session.url).href, pid: process.pid }));
   const viewerUrl = viewerToken ? `${session.url}?token=${encodeURIComponent(viewerToken)}` : session.url;
   opts.onReady?.(`dreamflow live: open ${viewerUrl} to watch${token ? ` (${session.url}?token=… to control)` : ''}`);
-  if (!opts.quiet) process.stderr.write(`dreamflow: dreaming ${source.input} at ${size.width}x${size.height}, ${source.fps} fps; Ctrl-C stops\n`);
+  if (!opts.quiet) process.stderr.write(`dreamflow: dreaming ${redactText(source.input)} at ${size.width}x${size.height}, ${source.fps} fps; Ctrl-C stops\n`);
   const stop = (): void => void session.close();
   opts.signal?.addEventListener('abort', stop, { once: true });
   // Ctrl-C while the model was loading: the listener above came too late to hear it.
@@ -301,6 +349,8 @@ export async function runLiveJob(spec: PipelineSpec, opts: RunOptions): Promise<
   const stats = session.scheduler.stats();
   // The source also ends when it is closed by a stop, so the stop decides.
   const ended = opts.signal?.aborted ? 'stopped' : session.scheduler.inputEnded ? 'input ended' : 'stopped';
-  if (!opts.quiet) process.stderr.write(`dreamflow: ${ended} after ${stats.frames} dreamed frames\n`);
+  const heard = session.health().sound as { delayMs: number } | undefined;
+  const soundNote = heard ? `; sound delayed ${heard.delayMs} ms to match the dream` : '';
+  if (!opts.quiet) process.stderr.write(`dreamflow: ${ended} after ${stats.frames} dreamed frames${soundNote}\n`);
   return { summary: { url: session.url, frames: stats.frames, drops: stats.drops, ended }, line: '' };
 }

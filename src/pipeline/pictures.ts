@@ -4,18 +4,22 @@
  * carries its recipe (recipe.ts).
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { extname, join, resolve } from 'node:path';
 import { dream, dreamGain } from '../dream/deepdream.js';
 import { describe, type Objective } from '../dream/objectives.js';
 import { createRunner, type GradientRunner } from '../dream/runner.js';
-import { UserError, writeError } from '../errors.js';
+import { missingFile, Stopped, UserError, writeError } from '../errors.js';
 import { parseSize } from '../media/size.js';
 import { checkImageOutput, imageFormatOf, writeImage } from '../sinks/imageFile.js';
+import { confirmReplace } from '../sinks/outputGuard.js';
+import { besideOutput } from '../paths.js';
+import { writeAtomic } from './checkpoint.js';
 import { readImage } from '../sources/image.js';
 import type { StartKind } from '../sources/synthetic.js';
 import { objectiveOf, runnerOptionsOf } from './dream.js';
 import { checkDreamMemory, pictureSize } from './footprint.js';
+import { pictureCostLine } from './estimate.js';
 import { Progress } from './progress.js';
 import { makeRecipe, recipeProvenance, startPicture } from './recipe.js';
 import type { JobResult, RunOptions } from './job.js';
@@ -27,6 +31,7 @@ interface ImageSourceSpec {
   path?: string;
   size?: string;
   from?: StartKind;
+  at?: number;
 }
 
 interface FolderSourceSpec {
@@ -49,11 +54,17 @@ export async function runImageJob(spec: PipelineSpec, opts: RunOptions): Promise
   const runner = await createRunner(runnerOptionsOf(plan.dream, opts.quiet));
   try {
     const obj = await objectiveOf(plan.dream, runner, image);
+    // The picture's own size can be slow: say what it costs here, and what a smaller one would.
+    if (!opts.quiet && source.size === undefined && source.from === undefined) {
+      const line = await pictureCostLine(runner, obj, plan.settings, image);
+      if (line) process.stderr.write(`dreamflow: ${line}\n`);
+    }
     const steps = plan.settings.iterations * plan.settings.octaves;
     const progress = new Progress('dreaming', steps, opts.quiet);
     let done = 0;
-    const result = await dream(runner, image, obj, plan.settings, (p) => progress.update(++done, `octave ${p.octave}/${p.octaves}`));
+    const result = await dream(runner, image, obj, plan.settings, (p) => progress.update(++done, `octave ${p.octave}/${p.octaves}`), opts.signal);
     progress.done();
+    if (opts.signal?.aborted) throw new Stopped();
     const gain = await dreamGain(runner, image, result, obj, plan.settings.tile);
     const recipe = makeRecipe('image', start, result, runner, plan.dream, obj, plan.settings, gain);
     await writeImage(output, result, recipeProvenance(recipe, output));
@@ -69,9 +80,15 @@ export async function runImageJob(spec: PipelineSpec, opts: RunOptions): Promise
   }
 }
 
+/**
+ * The settings an unfinished stills run dreams with, hidden beside its output folder
+ * (`.OUT.dreamflow-stills.json`) until the run ends: a resume must match them.
+ */
+const STILLS_SETTINGS = '.dreamflow-stills.json';
+
 async function listStills(folder: string): Promise<string[]> {
   const info = await stat(folder).catch(() => undefined);
-  if (!info) throw new UserError(`no such folder: ${folder}`);
+  if (!info) throw missingFile('folder', folder);
   if (!info.isDirectory()) throw new UserError(`${folder} is not a folder (use "dreamflow image" for one picture)`);
   const names = (await readdir(folder)).filter((n) => !n.startsWith('.') && STILL_EXTENSIONS.includes(extname(n).toLowerCase()));
   if (names.length === 0) throw new UserError(`${folder} holds no pictures (${STILL_EXTENSIONS.join(' ')})`);
@@ -95,10 +112,23 @@ export async function runStillsJob(spec: PipelineSpec, opts: RunOptions): Promis
     if (s && (!largest || s.width * s.height > largest.width * largest.height)) largest = s;
   }
   if (largest) checkDreamMemory(plan.dream, largest, 'image', { onWarning: opts.onWarning });
+  // A resume skips the pictures already there, so they must come from the same settings; without
+  // --resume, pictures already there are replaced only as the overwrite policy says.
+  const settingsFile = besideOutput(output, STILLS_SETTINGS);
+  const settings = JSON.stringify({ version: 1, size: source.size ?? null, dream: plan.dream, settings: plan.settings });
+  if (opts.resume) {
+    const before = await readFile(settingsFile, 'utf8').catch(() => undefined);
+    if (before !== undefined && before !== settings) {
+      throw new UserError(`cannot resume: the pictures in ${output} were dreamed with other settings (size, layer or dream options); run without --resume to dream them again, or choose another folder`);
+    }
+  } else {
+    await confirmReplace(names.map((n) => join(output, n)), opts.overwrite ?? 'ask');
+  }
   await mkdir(output, { recursive: true }).catch((err: Error) => {
     throw writeError(err, output) ?? new UserError(`cannot create output folder ${output}: ${err.message}`);
   });
   checkImageOutput(join(output, names[0]!));
+  await writeAtomic(settingsFile, settings);
 
   const started = performance.now();
   const runner = await createRunner(runnerOptionsOf(plan.dream, opts.quiet));
@@ -114,7 +144,13 @@ export async function runStillsJob(spec: PipelineSpec, opts: RunOptions): Promis
       } else {
         const picture = join(input, name);
         const image = await readImage(picture, size);
-        const result = await dream(runner, image, obj, plan.settings);
+        let result: Awaited<ReturnType<typeof dream>>;
+        try {
+          result = await dream(runner, image, obj, plan.settings, undefined, opts.signal);
+        } catch (err) {
+          if (err instanceof Stopped) throw new Stopped(`stopped after ${i} of ${names.length} pictures; run the same command with --resume to continue`);
+          throw err;
+        }
         const gain = await dreamGain(runner, image, result, obj, plan.settings.tile);
         if (gain !== undefined) gains.push(gain);
         // Each picture carries the settings that made it, like "dreamflow image" output does.
@@ -124,6 +160,8 @@ export async function runStillsJob(spec: PipelineSpec, opts: RunOptions): Promis
       progress.update(i + 1, name);
     }
     progress.done();
+    // Every picture is dreamed: nothing left to resume.
+    await rm(settingsFile, { force: true });
     const meanGain = gains.length > 0 ? gains.reduce((a, b) => a + b, 0) / gains.length : undefined;
     const summary = {
       output,

@@ -5,13 +5,13 @@
  * registry (stages.ts) and the sinks of the spec say what happens to each frame.
  */
 import { existsSync } from 'node:fs';
-import { realpath } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import type { JobResult, RunOptions } from './job.js';
 import type { PipelineSpec, SourceKind } from './spec.js';
 import { validateSpec } from './spec.js';
-import { checkWritableFolder, existingAncestor } from '../sinks/writable.js';
+import { guardOutputs, type GuardedOutput, type OutputClaim } from '../sinks/outputGuard.js';
+import { workDirFor } from './checkpoint.js';
 
 type Job = (spec: PipelineSpec, opts: RunOptions) => Promise<JobResult>;
 type Precheck = (spec: PipelineSpec, opts: RunOptions) => Promise<void>;
@@ -22,6 +22,7 @@ export const SOURCE_JOBS: Record<SourceKind, () => Promise<Job>> = {
   folder: async () => (await import('./pictures.js')).runStillsJob,
   video: async () => (await import('./videoFile.js')).runVideoFileJob,
   live: async () => (await import('./liveSession.js')).runLiveJob,
+  zoom: async () => (await import('./zoomFile.js')).runZoomJob,
 };
 
 /**
@@ -33,25 +34,11 @@ const PRECHECKS: Partial<Record<SourceKind, () => Promise<Precheck>>> = {
   live: async () => (await import('./footprint.js')).checkLiveMemory,
 };
 
-/** The same file after following links (a path that does not exist yet is only resolved). */
-async function identity(path: string): Promise<string> {
-  return realpath(path).catch(() => resolve(path));
-}
-
-/**
- * Before any work: no output may be the input (after resolving links), or the dream would
- * replace what it was made from.
- */
-export async function refuseOverwritingInput(spec: PipelineSpec): Promise<void> {
+/** The files a spec reads: its source and a dream stage's guide picture. */
+export function specInputs(spec: PipelineSpec): string[] {
   const source = spec.source.kind === 'live' ? spec.source.input : spec.source.path;
-  if (typeof source !== 'string') return;
-  const input = await identity(source);
-  for (const sink of spec.sinks) {
-    const target = typeof sink.path === 'string' ? sink.path : undefined;
-    if (target !== undefined && (await identity(target)) === input) {
-      throw new UserError(`${target} is the input ${source}: write the dream to another ${spec.source.kind === 'folder' ? 'folder' : 'file'} (the input would be lost)`);
-    }
-  }
+  const guides = spec.stages.map((s) => s.guide);
+  return [source, spec.source.audio, ...guides].filter((p): p is string => typeof p === 'string');
 }
 
 /** Where a sink writes a file (or, for a folder sink, the folder), if it writes one. */
@@ -63,35 +50,43 @@ function fileTarget(sink: PipelineSpec['sinks'][number]): string | undefined {
 }
 
 /**
- * Before any work: every file output's folder exists and takes files (a probe is written and
- * removed), so a read-only, foreign or full disk is refused now rather than after the dream. A
- * folder output that does not exist yet is checked where it will be created.
+ * Before any work, the output guard (sinks/outputGuard.ts) on every file a spec writes: none is
+ * an input, each folder exists and takes files, names fit, an existing output is replaced only
+ * as `opts.overwrite` says (a video resumed with --resume continues its own), and each is locked
+ * against a second run. A folder output that does not exist yet is checked where it will be made.
  */
-function refuseUnwritableOutputs(spec: PipelineSpec): void {
+export async function guardSpecOutputs(spec: PipelineSpec, opts: Pick<RunOptions, 'resume' | 'overwrite'>): Promise<OutputClaim> {
+  const outputs: GuardedOutput[] = [];
   for (const sink of spec.sinks) {
     const target = fileTarget(sink);
     if (target === undefined) continue;
-    if (sink.kind === 'folder') {
-      checkWritableFolder(existingAncestor(target), target);
+    if (sink.kind === 'push') {
+      // An HLS playlist is rewritten all along; a missing folder is the push sink's to report.
+      if (existsSync(dirname(resolve(target)))) outputs.push({ path: target, continues: true });
       continue;
     }
-    const folder = dirname(resolve(target));
-    // A missing HLS folder is the push sink's to report, in its words.
-    if (sink.kind === 'push' && !existsSync(folder)) continue;
-    checkWritableFolder(folder, target);
+    outputs.push({
+      path: target,
+      folder: sink.kind === 'folder',
+      continues: opts.resume && sink.kind === 'video' && existsSync(workDirFor(target)),
+    });
   }
+  return guardOutputs(outputs, { inputs: specInputs(spec), overwrite: opts.overwrite ?? 'ask' });
 }
 
 /** Validate and run a spec. */
 export async function runPipeline(spec: PipelineSpec, opts: RunOptions): Promise<JobResult> {
   const valid = validateSpec(spec);
-  await refuseOverwritingInput(valid);
-  refuseUnwritableOutputs(valid);
-  if (opts.resume && valid.source.kind !== 'video' && valid.source.kind !== 'folder') {
-    throw new UserError(`--resume applies to video, vr and stills pipelines, not to a ${valid.source.kind} pipeline`);
+  if (opts.resume && valid.source.kind !== 'video' && valid.source.kind !== 'folder' && valid.source.kind !== 'zoom') {
+    throw new UserError(`--resume applies to video, vr, zoom and stills pipelines, not to a ${valid.source.kind} pipeline`);
   }
-  const precheck = PRECHECKS[valid.source.kind as SourceKind];
-  if (precheck) await (await precheck())(valid, opts);
-  const job = await SOURCE_JOBS[valid.source.kind as SourceKind]();
-  return job(valid, opts);
+  const claim = await guardSpecOutputs(valid, opts);
+  try {
+    const precheck = PRECHECKS[valid.source.kind as SourceKind];
+    if (precheck) await (await precheck())(valid, opts);
+    const job = await SOURCE_JOBS[valid.source.kind as SourceKind]();
+    return await job(valid, opts);
+  } finally {
+    claim.release();
+  }
 }

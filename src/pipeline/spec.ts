@@ -6,16 +6,19 @@
  * it, and `runPipeline` (run.ts) runs a spec whatever it came from.
  */
 import { DEFAULT_DREAM } from '../dream/deepdream.js';
-import { UserError, nearestNames } from '../errors.js';
-import { parseSize } from '../media/size.js';
-import { DEFAULT_MODEL, loadManifest } from '../models/manifest.js';
+import { UserError, editDistance, nearestNames } from '../errors.js';
+import { NAMED_SIZES, parseSize } from '../media/size.js';
+import { DEFAULT_MODEL, loadManifest, modelHasLayer } from '../models/manifest.js';
 import { DEFAULT_TEMPORAL } from '../temporal/stage.js';
 import { DEFAULT_VR } from '../vr/stage.js';
-import { LIVE_DREAM, LIVE_TEMPORAL } from './live.js';
+import { LIVE_DREAM, LIVE_TEMPORAL } from './liveDefaults.js';
+import { parsePan } from '../temporal/zoom.js';
+import { LOOK_NAMES, liveLook, liveLookFields, lookNamed } from '../dream/looks.js';
+import { parseScheduleFlag, scheduleFlagOf, scheduleProblem, type Schedule } from './schedule.js';
 
-export type FieldKind = 'string' | 'number' | 'integer' | 'boolean' | 'strings';
-export type FieldValue = string | number | boolean | string[];
-export type SourceKind = 'image' | 'folder' | 'video' | 'live';
+export type FieldKind = 'string' | 'number' | 'integer' | 'boolean' | 'strings' | 'keyframes';
+export type FieldValue = string | number | boolean | string[] | Schedule;
+export type SourceKind = 'image' | 'folder' | 'video' | 'live' | 'zoom';
 export type SectionName = 'source' | 'stages' | 'sinks';
 
 export interface FieldSpec {
@@ -25,6 +28,12 @@ export interface FieldSpec {
   /** The flag without dashes; `''` for the command's positional argument. */
   flag: string;
   short?: string;
+  /** Further names of the flag, as ffmpeg spells it (`-ss` for --start); for the positional argument, `-i IN`. */
+  aliases?: readonly string[];
+  /** What --help names as the default when the field has none in the table (the code's own: e.g. --class-score logit). */
+  shownDefault?: string;
+  /** A number of seconds that a flag may also give as [HH:]MM:SS.s, as ffmpeg takes times. */
+  clock?: boolean;
   help: string;
   /** For booleans whose false is a flag of its own (`flow: false` is `--no-flow`). */
   negation?: string;
@@ -71,6 +80,9 @@ export function parseBlur(text: string): { blur: number; blurEnd: number } {
 
 /** Live sizes are exact, even (encoders need it) and bounded. */
 export function parseLiveSize(text: string): { width: number; height: number } {
+  const named = NAMED_SIZES[text.trim().toLowerCase()];
+  // A video height name is 16:9 here: a live feed has no input size to keep the aspect of.
+  if (named !== undefined) text = `${2 * Math.round((named * 16) / 9 / 2)}x${named}`;
   const m = /^(\d+)x(\d+)$/i.exec(text.trim());
   if (!m) throw new UserError(`--size must be WxH, e.g. 320x180 (got "${text}")`);
   const width = Number(m[1]);
@@ -84,6 +96,7 @@ const tokenCheck = (v: FieldValue): string | undefined => (String(v).length < 8 
 
 /** The dream stage: the options every dreaming command shares. */
 const DREAM_FIELDS: FieldSpec[] = [
+  f('look', 'string', 'look', 'a named look: layers, octaves, step, jitter and priors together (dreamflow looks shows them); options given with it win', { values: LOOK_NAMES }),
   f('model', 'string', 'model', 'bvlc_googlenet or squeezenet', { default: DEFAULT_MODEL }),
   f('layer', 'string', 'layer', "layer(s) to amplify with optional weights, e.g. inception_4c/output or a:1,b:-0.5 (default: the model's)"),
   f('channel', 'integer', 'channel', 'one channel of the layer', { min: 0 }),
@@ -104,14 +117,17 @@ const DREAM_FIELDS: FieldSpec[] = [
   f('weights', 'string', 'weights', 'folder holding the model weights'),
   f('workers', 'integer', 'workers', 'worker threads (default: 1 on onnx, one per core on wasm; 0 = this thread)', { min: 0, max: 64 }),
   f('class', 'string', 'class', 'class(es) to make the picture look like: name or index, optional :weight'),
-  f('classScore', 'string', 'class-score', 'class score to raise with --class', { values: ['logit', 'probability'] }),
+  f('classScore', 'string', 'class-score', 'class score to raise with --class', { values: ['logit', 'probability'], shownDefault: 'logit' }),
   f('neuron', 'string', 'neuron', 'one unit: LAYER:CHANNEL[@X,Y][:weight] (X,Y pixels or percent; video and live: percent)'),
   f('tv', 'number', 'tv', 'total-variation prior weight (0 = off)', { min: 0, max: 100 }),
   f('decay', 'number', 'decay', 'L2 decay of the dreamed detail per step (0 = off)', { min: 0, max: 0.99 }),
   f('blur', 'string', 'blur', 'Gaussian blur sigma S[:E] in pixels, annealed from S to E over each octave', { check: userCheck(parseBlur) }),
-  f('blurTarget', 'string', 'blur-target', 'what --blur smooths', { values: ['gradient', 'image'] }),
+  f('blurTarget', 'string', 'blur-target', 'what --blur smooths: the gradient, or the dreamed detail (image)', { values: ['gradient', 'image'], shownDefault: 'gradient' }),
   f('decorrelate', 'boolean', 'decorrelate', 'step in a colour-decorrelated, 1/f-scaled space'),
 ];
+
+/** `-i IN` and `--input IN` name the positional input, as ffmpeg's habit has it. */
+const INPUT_ALIASES = ['i', 'input'] as const;
 
 const SIZE_FIELD = (help: string): FieldSpec => f('size', 'string', 'size', help, { check: userCheck(parseSize) });
 
@@ -121,8 +137,9 @@ export const SECTIONS: readonly SectionSpec[] = [
     section: 'source',
     help: 'one picture, or a synthetic start',
     fields: [
-      f('path', 'string', '', 'image file'),
+      f('path', 'string', '', 'image file, or a video with --at', { aliases: INPUT_ALIASES }),
       f('from', 'string', 'from', 'start from noise or a flat grey picture instead of a file', { values: ['noise', 'gray'] }),
+      f('at', 'number', 'at', 'a video input: dream its frame at this time, seconds or [HH:]MM:SS.s (what dreamflow video would make of it)', { min: 0, clock: true }),
       SIZE_FIELD('working size: N (fit the longer side) or WxH; with --from, N means NxN (default 224)'),
     ],
   },
@@ -130,17 +147,33 @@ export const SECTIONS: readonly SectionSpec[] = [
     kind: 'folder',
     section: 'source',
     help: 'every picture of a folder',
-    fields: [f('path', 'string', '', 'folder of pictures', { required: true }), SIZE_FIELD('working size: N (fit the longer side) or WxH')],
+    fields: [f('path', 'string', '', 'folder of pictures', { required: true, aliases: INPUT_ALIASES }), SIZE_FIELD('working size: N (fit the longer side) or WxH')],
   },
   {
     kind: 'video',
     section: 'source',
     help: 'a video file',
     fields: [
-      f('path', 'string', '', 'video file', { required: true }),
-      SIZE_FIELD("working and output size: N (fit the longer side) or WxH (default: the input's)"),
-      f('start', 'number', 'start', 'seconds into the input to start', { min: 0 }),
-      f('duration', 'number', 'duration', 'seconds to dream', { min: 0.001 }),
+      f('path', 'string', '', 'video file', { required: true, aliases: INPUT_ALIASES }),
+      SIZE_FIELD("working and output size: N (fit the longer side), WxH, or 360p, 480p, 720p, 1080p, 4k (the shorter side) (default: the input's)"),
+      f('start', 'number', 'start', 'seconds (or [HH:]MM:SS.s) into the input to start', { min: 0, aliases: ['ss'], clock: true }),
+      f('duration', 'number', 'duration', 'seconds (or [HH:]MM:SS.s) to dream', { min: 0.001, aliases: ['t'], clock: true }),
+      f('fps', 'number', 'fps', "output frame rate: the input's frames repeated or dropped by their timestamps (default: the input's rate)", { min: 0.1, max: 240 }),
+    ],
+  },
+  {
+    kind: 'zoom',
+    section: 'source',
+    help: "a still zoomed into frame after frame, each frame the previous dream moved (Google's zoom)",
+    fields: [
+      f('path', 'string', '', 'image file to start from', { required: true, aliases: INPUT_ALIASES }),
+      { ...SIZE_FIELD('working and output size: N (fit the longer side) or WxH'), default: '512' },
+      f('duration', 'number', 'duration', 'seconds of animation (or [HH:]MM:SS.s)', { min: 0.001, max: 86400, aliases: ['t'], clock: true, default: 4 }),
+      f('fps', 'number', 'fps', 'frame rate', { min: 0.1, max: 240, default: 12 }),
+      f('zoom', 'number', 'zoom', 'scale per frame about the centre (>1 zooms in)', { min: 0.5, max: 2, default: 1.04 }),
+      f('rotate', 'number', 'rotate', 'degrees per frame, counter-clockwise', { min: -90, max: 90, default: 0 }),
+      f('pan', 'string', 'pan', 'DX,DY: pixels per frame the picture moves right and down', { default: '0,0', check: userCheck(parsePan) }),
+      f('audio', 'string', 'audio', 'soundtrack to add (cut to the animation; --react follows it)'),
     ],
   },
   {
@@ -152,7 +185,7 @@ export const SECTIONS: readonly SectionSpec[] = [
       f('size', 'string', 'size', 'working and output size WxH, even numbers', { default: '320x180', check: userCheck(parseLiveSize) }),
       f('fps', 'number', 'fps', 'frame rate to hold (steps and resolution adapt to it)', { min: 0.5, max: 60, default: 10 }),
       f('loop', 'boolean', 'loop', 'play a file input in a loop', { default: false }),
-      f('adapt', 'boolean', 'adapt', 'adapt steps and resolution to hold --fps (--no-adapt: never, frames are dropped instead)', { negation: 'no-adapt', onlyNegation: true, default: true }),
+      f('adapt', 'boolean', 'adapt', 'never lower steps or resolution to hold --fps: frames are dropped instead (by default they adapt; the field: adapt false)', { negation: 'no-adapt', onlyNegation: true, default: true }),
       f('minSteps', 'integer', 'min-steps', 'quality floor: gradient steps per frame never given up to hold --fps (the frame rate drops instead)', {
         min: 0,
         max: 8,
@@ -185,6 +218,11 @@ export const SECTIONS: readonly SectionSpec[] = [
         max: 4096,
         default: byLive(LIVE_TEMPORAL.flowMaxWidth, DEFAULT_TEMPORAL.flowMaxWidth),
       }),
+      f('schedule', 'keyframes', 'schedule', 'FIELD=T:V,T:V,...: keyframes (T seconds from the start; live: from the first dreamed frame) of step, iterations, frame-iterations, octaves, octave-scale, jitter, blend, zoom, rotate, weight:LAYER, or layer=T:NAME,... (repeatable)'),
+      f('ease', 'boolean', 'ease', 'ease in and out between keyframes instead of linearly'),
+      f('crossfade', 'number', 'crossfade', 'seconds a layer schedule takes to fade from one layer to the next', { min: 0, max: 3600, shownDefault: '1' }),
+      f('react', 'strings', 'react', "FIELD=MIN..MAX: the field follows the soundtrack's loudness (video, vr, live: the input's sound; zoom: --audio) (repeatable)"),
+      f('reactSmoothing', 'number', 'react-smoothing', 'seconds the loudness is smoothed over', { min: 0, max: 60, shownDefault: '0.15' }),
     ],
   },
   {
@@ -207,7 +245,7 @@ export const SECTIONS: readonly SectionSpec[] = [
       f('faststart', 'boolean', 'faststart', 'MP4 index at the front (false: at the end)', { negation: 'no-faststart', default: true }),
     ],
   },
-  { kind: 'image', section: 'sinks', help: 'an image file', fields: [f('path', 'string', 'output', 'output image (.jpg, .png, .webp, .tif)', { required: true, short: 'o' })] },
+  { kind: 'image', section: 'sinks', help: 'an image file', fields: [f('path', 'string', 'output', 'output image (.jpg, .png, .webp, .tif, .avif, .gif)', { required: true, short: 'o' })] },
   { kind: 'folder', section: 'sinks', help: 'a folder of pictures, same names', fields: [f('path', 'string', 'output', 'output folder', { required: true, short: 'o' })] },
   {
     kind: 'video',
@@ -215,7 +253,7 @@ export const SECTIONS: readonly SectionSpec[] = [
     help: 'a video file with the source sound',
     fields: [
       f('path', 'string', 'output', 'output video (.mp4, .m4v, .mov, .mkv, .webm, .avi)', { required: true, short: 'o' }),
-      f('codec', 'string', 'codec', 'video encoder', { default: 'libx264' }),
+      f('codec', 'string', 'codec', 'video encoder (default libx264; libvpx-vp9 for .webm)'),
       f('crf', 'integer', 'crf', 'quality, lower is better', { min: 0, max: 63, default: 18 }),
     ],
   },
@@ -250,6 +288,7 @@ export const SOURCE_RULES: Record<SourceKind, { stages: readonly StageKind[]; si
   folder: { stages: ['dream'], sinks: ['folder'], requiredSinks: ['folder'] },
   video: { stages: ['dream', 'temporal', 'vr'], sinks: ['video'], requiredSinks: ['video'] },
   live: { stages: ['dream', 'temporal'], sinks: ['viewers', 'record', 'push'], requiredSinks: ['viewers'] },
+  zoom: { stages: ['dream', 'temporal'], sinks: ['video'], requiredSinks: ['video'] },
 };
 
 export interface SectionConfig {
@@ -270,12 +309,13 @@ export function sectionSpec(section: SectionName, kind: string): SectionSpec | u
 }
 
 function typeName(v: unknown): string {
+  if (v === undefined) return 'nothing';
   return Array.isArray(v) ? 'an array' : v === null ? 'null' : typeof v === 'object' ? 'an object' : `${typeof v} ${JSON.stringify(v)}`;
 }
 
 function expected(field: FieldSpec): string {
   if (field.values) return `one of ${field.values.join(', ')}`;
-  const base = { string: 'a string', number: 'a number', integer: 'a whole number', boolean: 'true or false', strings: 'an array of strings' }[field.kind];
+  const base = { string: 'a string', number: 'a number', integer: 'a whole number', boolean: 'true or false', strings: 'an array of strings', keyframes: 'an object of FIELD: [[seconds, value], ...]' }[field.kind];
   if (field.min !== undefined && field.max !== undefined) return `${base} from ${field.min} to ${field.max}`;
   if (field.min !== undefined) return `${base} of at least ${field.min}`;
   return base;
@@ -300,6 +340,12 @@ export function problemWith(field: FieldSpec, v: unknown): string | undefined {
     case 'strings':
       fits = Array.isArray(v) && v.every((s) => typeof s === 'string');
       break;
+    case 'keyframes': {
+      const problem = scheduleProblem(v);
+      if (problem) return problem;
+      fits = true;
+      break;
+    }
   }
   if (fits && typeof v === 'number') fits = (field.min === undefined || v >= field.min) && (field.max === undefined || v <= field.max);
   if (!fits) return `expected ${expected(field)}, got ${typeName(v)}`;
@@ -401,7 +447,7 @@ export function validateSpec(doc: unknown, label = 'pipeline'): PipelineSpec {
 // ---------------------------------------------------------------------------------------------
 // Commands: the subcommands are presets of the spec.
 
-export type PresetCommand = 'image' | 'stills' | 'video' | 'vr' | 'live';
+export type PresetCommand = 'image' | 'stills' | 'video' | 'vr' | 'live' | 'zoom';
 
 interface CommandLayout {
   source: SourceKind;
@@ -444,6 +490,14 @@ export const COMMAND_LAYOUTS: Record<PresetCommand, CommandLayout> = {
     summary:
       'Dream a 360° equirectangular video for headsets: no seam where 0° meets 360°, optionally on cube faces, both eyes of\nstereo video alike, and spherical metadata (V1 and V2) written so players show it as 360°.',
   },
+  zoom: {
+    source: 'zoom',
+    stages: ['dream', 'temporal'],
+    sinks: ['video'],
+    usage: 'dreamflow zoom IMAGE -o OUT.mp4 [options]',
+    summary:
+      "Google's zoom: an animation from a still, each frame the previous dream scaled (--zoom), turned (--rotate) and moved\n(--pan), then dreamed a few steps (--frame-iterations). Resumable: after Ctrl-C, run the same command with --resume.",
+  },
   live: {
     source: 'live',
     stages: ['dream', 'temporal'],
@@ -462,14 +516,23 @@ export interface RunFlags {
   resume: boolean;
   printConfig: boolean;
   help: boolean;
+  /** -y/--overwrite: replace an existing output (sinks/outputGuard.ts). */
+  overwrite: boolean;
+  /** -n/--no-overwrite: never replace an existing output. */
+  noOverwrite: boolean;
 }
 
 const RUN_FLAG_HELP: Array<[keyof RunFlags, string, string]> = [
-  ['resume', 'resume', 'continue an interrupted run of the same command (video, vr, stills)'],
+  ['resume', 'resume', 'continue an interrupted run of the same command (video, vr, zoom, stills)'],
   ['printConfig', 'print-config', 'print the pipeline file these flags make (every default written out) and exit'],
   ['json', 'json', 'print one JSON line with the result'],
   ['quiet', 'quiet', 'no progress output'],
+  ['overwrite', 'overwrite', 'replace an existing output (without it a terminal is asked, anything else refused)'],
+  ['noOverwrite', 'no-overwrite', 'never replace an existing output (exit 2 when one exists)'],
 ];
+
+/** One-letter run flags, ffmpeg's: -y replaces an existing output, -n never does. */
+const RUN_FLAG_SHORT: Partial<Record<keyof RunFlags, string>> = { overwrite: 'y', noOverwrite: 'n' };
 
 function layoutSections(layout: CommandLayout): Array<{ section: SectionName; spec: SectionSpec }> {
   return [
@@ -479,7 +542,35 @@ function layoutSections(layout: CommandLayout): Array<{ section: SectionName; sp
   ];
 }
 
+/** `--schedule` flags (one field each) as one schedule; a problem is one line naming the flag. */
+function scheduleOfFlags(texts: readonly string[]): Schedule {
+  const out: Schedule = {};
+  for (const text of texts) {
+    let parsed;
+    try {
+      parsed = parseScheduleFlag(text);
+    } catch (err) {
+      throw new UserError((err as Error).message);
+    }
+    if (out[parsed.field]) throw new UserError(`--schedule ${parsed.field} is given twice: give each field once, with all its keyframes`);
+    out[parsed.field] = parsed.keys;
+  }
+  return out;
+}
+
+/** `[HH:]MM:SS[.s]` as seconds (ffmpeg's time syntax), or undefined when `text` is not one. */
+export function clockSeconds(text: string): number | undefined {
+  const m = /^\s*(?:(\d+):)?(\d{1,2}):(\d{1,2}(?:\.\d*)?)\s*$/.exec(text);
+  if (!m) return undefined;
+  const [h, min, s] = [Number(m[1] ?? 0), Number(m[2]), Number(m[3])];
+  return min >= 60 || s >= 60 ? undefined : h * 3600 + min * 60 + s;
+}
+
 function parseFlagValue(field: FieldSpec, flag: string, raw: string): FieldValue {
+  if (field.clock) {
+    const seconds = clockSeconds(raw);
+    if (seconds !== undefined) return seconds;
+  }
   if (field.kind === 'number' || field.kind === 'integer') {
     const n = Number(raw);
     if (raw.trim() === '' || !Number.isFinite(n)) throw new UserError(`--${flag} must be ${expected(field)} (got "${raw}")`);
@@ -507,11 +598,28 @@ export function specFromArgs(command: PresetCommand, args: readonly string[]): {
       if (field.short) byFlag.set(field.short, byFlag.get(field.flag)!);
     }
   }
-  const run: RunFlags = { json: false, quiet: false, resume: false, printConfig: false, help: false };
-  const runFlags = new Map<string, keyof RunFlags>([...RUN_FLAG_HELP.map(([k, flag]) => [flag, k] as [string, keyof RunFlags]), ['help', 'help'], ['h', 'help']]);
+  // ffmpeg's spellings (-ss, -t), unless the command has a flag of that name itself (live's -i).
+  for (const { spec, item } of parts) {
+    for (const field of spec.fields) for (const alias of field.aliases ?? []) if (!byFlag.has(alias)) byFlag.set(alias, byFlag.get(field.flag) ?? { field, item });
+  }
+  const run: RunFlags = { json: false, quiet: false, resume: false, printConfig: false, help: false, overwrite: false, noOverwrite: false };
+  const runFlags = new Map<string, keyof RunFlags>([
+    ...RUN_FLAG_HELP.map(([k, flag]) => [flag, k] as [string, keyof RunFlags]),
+    ['help', 'help'],
+    ['h', 'help'],
+    ...Object.entries(RUN_FLAG_SHORT).map(([k, short]) => [short, k] as [string, keyof RunFlags]),
+  ]);
   const positional = parts.find((p) => p.spec.fields.some((x) => x.flag === ''));
   const positionalField = positional?.spec.fields.find((x) => x.flag === '');
   const booleansGiven = new Map<FieldSpec, string>();
+  // A second positional argument is the output, as in `ffmpeg IN OUT` without -i.
+  const outputPart = parts.find((p) => p.section === 'sinks' && p.spec.fields.some((x) => x.flag === 'output'));
+  let positionalOutput: string | undefined;
+  const takePositional = (arg: string): void => {
+    if (positionalField && positional!.item[positionalField.name] === undefined) positional!.item[positionalField.name] = arg;
+    else if (outputPart && positionalOutput === undefined) positionalOutput = arg;
+    else throw new UserError(`unexpected argument "${arg}"`);
+  };
   let onlyPositionals = false;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
@@ -520,8 +628,7 @@ export function specFromArgs(command: PresetCommand, args: readonly string[]): {
       continue;
     }
     if (onlyPositionals || !arg.startsWith('-') || arg === '-') {
-      if (!positionalField || positional!.item[positionalField.name] !== undefined) throw new UserError(`unexpected argument "${arg}"`);
-      positional!.item[positionalField.name] = arg;
+      takePositional(arg);
       continue;
     }
     const eq = arg.indexOf('=');
@@ -534,10 +641,20 @@ export function specFromArgs(command: PresetCommand, args: readonly string[]): {
     }
     const target = byFlag.get(name);
     if (!target) {
-      const known = [...byFlag.keys(), ...runFlags.keys()].filter((k) => k.length > 1);
-      throw new UserError(`${command}: unknown option --${name} (did you mean ${nearestNames(name, known, 2).map((k) => `--${k}`).join(' or ')}?)`);
+      const spelled = `${arg.startsWith('--') ? '--' : '-'}${name}`;
+      const ffmpegSpelled = new Set(parts.flatMap((p) => p.spec.fields.flatMap((x) => [...(x.aliases ?? [])])));
+      const near = suggestFlags(name, [...byFlag.keys(), ...runFlags.keys()], ffmpegSpelled);
+      throw new UserError(`${command}: unknown option ${spelled}${near.length > 0 ? ` (did you mean ${near.join(' or ')}?)` : ''}; dreamflow ${command} --help lists every option`);
     }
     const { field, item } = target;
+    if (field.flag === '') {
+      // `-i IN`: the positional input by name.
+      const raw = eq > 0 ? arg.slice(eq + 1) : args[++i];
+      if (raw === undefined) throw new UserError(`option -${name} needs a value (the input)`);
+      if (item[field.name] !== undefined) throw new UserError(`give the input once (got "${String(item[field.name])}" and "${raw}")`);
+      item[field.name] = raw;
+      continue;
+    }
     const flag = field.kind === 'boolean' ? name : field.flag;
     if (field.kind === 'boolean') {
       if (eq > 0) throw new UserError(`--${name} takes no value`);
@@ -553,10 +670,18 @@ export function specFromArgs(command: PresetCommand, args: readonly string[]): {
       item[field.name] = [...((item[field.name] as string[] | undefined) ?? []), raw];
       continue;
     }
+    if (field.kind === 'keyframes') {
+      item[field.name] = { ...((item[field.name] as Schedule | undefined) ?? {}), ...scheduleOfFlags([raw]) };
+      continue;
+    }
     const value = parseFlagValue(field, flag, raw);
     const problem = problemWith(field, value);
     if (problem) throw new UserError(`--${flag} ${problem.startsWith('expected') ? `must be ${problem.slice('expected '.length)}` : problem}`);
     item[field.name] = value;
+  }
+  if (positionalOutput !== undefined) {
+    if (outputPart!.item.path !== undefined) throw new UserError(`unexpected argument "${positionalOutput}" (the output is -o ${String(outputPart!.item.path)})`);
+    outputPart!.item.path = positionalOutput;
   }
   const sinks = parts.filter((p) => p.section === 'sinks' && (layout.sinks.includes(p.spec.kind) || Object.keys(p.item).length > 1));
   const spec: PipelineSpec = {
@@ -566,6 +691,20 @@ export function specFromArgs(command: PresetCommand, args: readonly string[]): {
   };
   if (run.help) return { spec, run };
   return { spec: validateFlags(command, spec), run };
+}
+
+/**
+ * The flags nearest an unknown one by edit distance (aliases included), written as given on the
+ * command line (`-o`, `--octaves`): at most two, and only those near enough to be a typo.
+ */
+export function suggestFlags(wanted: string, known: readonly string[], singleDash: ReadonlySet<string> = new Set()): string[] {
+  const unique = [...new Set(known)];
+  const limit = Math.max(1, Math.floor(wanted.length / 2));
+  const scored = unique
+    .map((name) => ({ name, d: name.startsWith(wanted) ? Math.min(1, editDistance(wanted, name)) : editDistance(wanted, name) }))
+    .filter((s) => s.d <= limit);
+  scored.sort((a, b) => a.d - b.d || a.name.length - b.name.length || a.name.localeCompare(b.name));
+  return scored.slice(0, 2).map((s) => (s.name.length === 1 || singleDash.has(s.name) ? `-${s.name}` : `--${s.name}`));
 }
 
 /** The JSON validation, worded for the command line (flags, not field paths). */
@@ -592,6 +731,8 @@ export function commandOf(spec: PipelineSpec): PresetCommand {
       return 'stills';
     case 'live':
       return 'live';
+    case 'zoom':
+      return 'zoom';
     case 'video':
       return spec.stages.some((s) => s.kind === 'vr') ? 'vr' : 'video';
   }
@@ -605,7 +746,10 @@ export function valueOf(field: FieldSpec, section: SectionConfig, source: Source
 }
 
 /** One section with every field's value: given, else its default for `source`. */
-function filled(sectionName: SectionName, item: SectionConfig, source: SourceKind): SectionConfig {
+function filled(sectionName: SectionName, given: SectionConfig, source: SourceKind): SectionConfig {
+  // A named look (dream/looks.ts) fills the fields the section does not give itself.
+  const look = given.kind === 'dream' && typeof given.look === 'string' ? lookNamed(given.look) : undefined;
+  const item: SectionConfig = look ? { ...look.fields, ...given } : given;
   const out: SectionConfig = { kind: item.kind };
   for (const field of sectionSpec(sectionName, item.kind)!.fields) {
     const v = valueOf(field, item, source);
@@ -618,9 +762,15 @@ function filled(sectionName: SectionName, item: SectionConfig, source: SourceKin
 export function withDefaults(spec: PipelineSpec): PipelineSpec {
   const source = spec.source.kind as SourceKind;
   const fill = (sectionName: SectionName) => (item: SectionConfig): SectionConfig => filled(sectionName, item, source);
+  const liveSource = source === 'live' ? fill('source')(spec.source) : undefined;
   const stages = spec.stages.map((stage) => {
     const filled = fill('stages')(stage);
     if (stage.kind === 'dream') {
+      if (liveSource) {
+        // The look the live working size can carry, as runLiveJob picks it (dream/looks.ts).
+        const look = liveLook(parseLiveSize(String(liveSource.size)), filled.device !== 'cpu');
+        Object.assign(filled, liveLookFields(stage, look, (name) => modelHasLayer(String(filled.model), name)));
+      }
       // A class or neuron objective stands alone unless layers are named: no default layer then.
       const alone = stage.layer === undefined && stage.channel === undefined && (stage.class !== undefined || stage.neuron !== undefined);
       if (!alone && filled.layer === undefined) filled.layer = loadManifest(String(filled.model)).defaultLayer;
@@ -663,6 +813,7 @@ export function argsOfSpec(command: PresetCommand, spec: PipelineSpec): string[]
         const flag = v ? (field.onlyNegation ? undefined : field.flag) : field.negation;
         if (flag) args.push(`--${flag}`);
       } else if (field.kind === 'strings') for (const x of v as string[]) args.push(`--${field.flag}`, x);
+      else if (field.kind === 'keyframes') for (const [name, keys] of Object.entries(v as Schedule)) args.push(`--${field.flag}`, scheduleFlagOf(name, keys));
       else args.push(`--${field.flag}`, String(v));
     }
   };
@@ -686,17 +837,21 @@ export function helpFor(command: PresetCommand): string {
     const fields = spec.fields.filter((x) => x.flag !== '');
     if (fields.length === 0) continue;
     lines.push(`${spec.section === 'stages' ? `${spec.kind} stage` : spec.section === 'sinks' ? `${spec.kind} output` : `${spec.kind} input`} (${spec.help}):`);
+    const positional = spec.fields.find((x) => x.flag === '' && x.aliases?.length);
+    if (positional) lines.push(option(positional.aliases!.map((a) => (a.length === 1 ? `-${a}` : `--${a}`)).join(', ') + ' IN', `the ${positional.help} (the same as IN; a second name after IN is the output)`));
     for (const field of fields) {
-      const d = typeof field.default === 'function' ? field.default(layout.source) : field.default;
-      const value = field.kind === 'boolean' ? '' : field.values ? ` ${field.values.join('|')}` : field.kind === 'number' || field.kind === 'integer' ? ' N' : ' VALUE';
+      const d = (typeof field.default === 'function' ? field.default(layout.source) : field.default) ?? field.shownDefault;
+      const value = field.kind === 'boolean' ? '' : field.values ? ` ${field.values.join('|')}` : field.kind === 'number' || field.kind === 'integer' ? ' N' : field.kind === 'keyframes' ? ' FIELD=T:V,...' : ' VALUE';
       let flags = field.kind === 'boolean' ? [field.onlyNegation ? undefined : `--${field.flag}`, field.negation ? `--${field.negation}` : undefined].filter(Boolean).join(' / ') : `--${field.flag}${value}`;
       if (field.short) flags = `-${field.short}, ${flags}`;
+      for (const alias of field.aliases ?? []) flags += `, -${alias}`;
       const range = field.min !== undefined && field.max !== undefined && !field.values ? ` [${field.min}-${field.max}]` : '';
       lines.push(option(flags, `${field.help}${range}${d !== undefined && field.kind !== 'boolean' ? ` (default ${String(d)})` : ''}`));
     }
   }
   lines.push('run:');
-  for (const [key, flag, help] of RUN_FLAG_HELP) if (key !== 'resume' || layout.source !== 'live') lines.push(option(`--${flag}`, help));
+  // Only the file loops resume (video, vr and stills).
+  for (const [key, flag, help] of RUN_FLAG_HELP) if (key !== 'resume' || layout.source === 'video' || layout.source === 'folder' || layout.source === 'zoom') lines.push(option(`${RUN_FLAG_SHORT[key] ? `-${RUN_FLAG_SHORT[key]}, ` : ''}--${flag}`, help));
   return lines.join('\n');
 }
 
@@ -705,6 +860,10 @@ export function jsonSchema(): Record<string, unknown> {
   const property = (field: FieldSpec): Record<string, unknown> => {
     const base: Record<string, unknown> = { description: `${field.help}${field.flag ? ` (--${field.flag})` : ' (the positional argument)'}` };
     if (field.kind === 'strings') return { ...base, type: 'array', items: { type: 'string' } };
+    if (field.kind === 'keyframes') {
+      const keyframe = { type: 'array', prefixItems: [{ type: 'number', minimum: 0 }, { type: ['number', 'string'] }], minItems: 2, maxItems: 2 };
+      return { ...base, type: 'object', additionalProperties: { type: 'array', minItems: 1, items: keyframe } };
+    }
     if (field.values) return { ...base, enum: field.values };
     return { ...base, type: field.kind, ...(field.min !== undefined ? { minimum: field.min } : {}), ...(field.max !== undefined ? { maximum: field.max } : {}) };
   };
@@ -749,13 +908,16 @@ export function applyOverride(doc: Record<string, unknown>, assignment: string):
   }
   const keys = path.match(/[^.[\]]+/g) ?? [];
   if (keys.length === 0) throw new UserError(`--set: empty path in "${assignment}"`);
+  // A path part naming the prototype chain would change every object of the process, not a field.
+  const forbidden = keys.find((k) => k === '__proto__' || k === 'constructor' || k === 'prototype');
+  if (forbidden !== undefined) throw new UserError(`--set ${path}: "${forbidden}" is not a field`);
   let node: unknown = doc;
   for (const [i, key] of keys.entries()) {
     const last = i === keys.length - 1;
     if (typeof node !== 'object' || node === null) throw new UserError(`--set ${path}: ${keys.slice(0, i).join('.')} is not an object or array`);
     const container = node as Record<string, unknown>;
     if (last) container[key] = value;
-    else node = container[key];
+    else node = Object.hasOwn(container, key) ? container[key] : undefined;
   }
 }
 
@@ -770,7 +932,7 @@ export function flagOptions(section: SectionName, kind: string): Record<string, 
     if (field.kind === 'boolean') {
       if (!field.onlyNegation) out[field.flag] = { type: 'boolean' };
       if (field.negation) out[field.negation] = { type: 'boolean' };
-    } else out[field.flag] = { type: 'string', ...(field.kind === 'strings' ? { multiple: true } : {}), ...(field.short ? { short: field.short } : {}) };
+    } else out[field.flag] = { type: 'string', ...(field.kind === 'strings' || field.kind === 'keyframes' ? { multiple: true } : {}), ...(field.short ? { short: field.short } : {}) };
   }
   return out;
 }
@@ -790,7 +952,7 @@ export function sectionFromValues(section: SectionName, kind: string, values: Fl
     const raw = values[field.flag];
     if (raw === undefined || typeof raw === 'boolean') continue;
     if (Array.isArray(raw)) {
-      item[field.name] = raw;
+      item[field.name] = field.kind === 'keyframes' ? scheduleOfFlags(raw) : raw;
       continue;
     }
     const value = parseFlagValue(field, field.flag, raw);

@@ -10,9 +10,11 @@ import { DEFAULT_TEMPORAL, TemporalDreamStage, type TemporalSettings } from '../
 import type { StereoMode } from '../vr/layout.js';
 import { VrStage, type Projection, type VrSettings } from '../vr/stage.js';
 import { dreamOf, dreamSettingsOf, type DreamSpec } from './dream.js';
-import { LIVE_TEMPORAL } from './live.js';
+import { LIVE_TEMPORAL } from './liveDefaults.js';
 import type { ResumableStage } from './videoJob.js';
 import { sectionOf, type PipelineSpec, type StageKind } from './spec.js';
+import { modulationOf, type Modulation, type TunableStage } from './modulate.js';
+import type { Schedule } from './schedule.js';
 
 export interface TemporalSpec {
   kind: 'temporal';
@@ -20,6 +22,11 @@ export interface TemporalSpec {
   blend: number;
   frameIterations: number;
   flowWidth: number;
+  schedule?: Schedule;
+  ease?: boolean;
+  crossfade?: number;
+  react?: string[];
+  reactSmoothing?: number;
 }
 
 export interface VrSpec {
@@ -38,6 +45,8 @@ export interface StagePlan {
   temporal: TemporalSettings;
   /** 360° handling, when the spec has a vr stage. */
   vr?: VrSpec;
+  /** Keyframed schedules and audio reaction of the temporal stage (modulate.ts), when it has any. */
+  modulation?: Modulation | undefined;
 }
 
 type StageEntry = (spec: PipelineSpec, plan: StagePlan) => StagePlan;
@@ -47,7 +56,12 @@ export const STAGES: Record<StageKind, StageEntry> = {
   dream: (_spec, plan) => plan,
   temporal: (spec, plan) => {
     const t = sectionOf<TemporalSpec>(spec, 'stages', 'temporal')!;
-    return { ...plan, temporal: { ...plan.temporal, flow: t.flow, blend: t.blend, frameIterations: t.frameIterations, flowMaxWidth: t.flowWidth } };
+    return {
+      ...plan,
+      temporal: { ...plan.temporal, flow: t.flow, blend: t.blend, frameIterations: t.frameIterations, flowMaxWidth: t.flowWidth },
+      // Settings over time: --schedule and --react (modulate.ts, schedule.ts).
+      modulation: modulationOf(t),
+    };
   },
   // Everything that looks past the left or right border wraps around in longitude.
   vr: (spec, plan) => ({ ...plan, vr: sectionOf<VrSpec>(spec, 'stages', 'vr')!, temporal: { ...plan.temporal, wrapX: true } }),
@@ -76,7 +90,7 @@ export function stagePlan(spec: PipelineSpec): StagePlan {
 }
 
 /** The per-frame stage of a plan (video and live sources). */
-export function createStage(plan: StagePlan, runner: GradientRunner, objective: Objective, stereo: StereoMode = 'mono'): ResumableStage {
+export function createStage(plan: StagePlan, runner: GradientRunner, objective: Objective, stereo: StereoMode = 'mono'): ResumableStage & TunableStage {
   if (plan.vr) {
     const vr: VrSettings = { projection: plan.vr.projection, stereo, eyeIterations: plan.vr.eyeIterations };
     return new VrStage(runner, objective, plan.temporal, vr);

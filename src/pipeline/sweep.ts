@@ -10,7 +10,7 @@ import { toBytes, type RgbImage } from '../dream/image.js';
 import type { Objective } from '../dream/objectives.js';
 import { checkMemory, estimateMemory } from '../dream/memory.js';
 import { createRunner } from '../dream/runner.js';
-import { UserError, writeError } from '../errors.js';
+import { Stopped, UserError, writeError } from '../errors.js';
 import { checkImageOutput, tempPathFor, writeEncoded } from '../sinks/imageFile.js';
 import type { StartKind } from '../sources/synthetic.js';
 import { dreamSettingsOf, objectiveOf, runnerOptionsOf, type DreamSpec } from './dream.js';
@@ -98,6 +98,8 @@ export interface SweepJob {
   cells: DreamSpec[];
   start: { path?: string | undefined; from?: StartKind | undefined; size?: string | undefined };
   quiet: boolean;
+  /** Stops the sweep at the next tile, nothing written (exit 130; docs/architecture.md, "Signals"). */
+  signal?: AbortSignal | undefined;
 }
 
 export async function runSweep(job: SweepJob): Promise<{ json: string; seconds: number; backend: string }> {
@@ -132,12 +134,13 @@ export async function runSweep(job: SweepJob): Promise<{ json: string; seconds: 
     // busy; tiling depends only on the runner's parallelism, so a cell's pixels do not depend on
     // what runs beside it.
     const results = await mapConcurrent(grid.cells, runner.parallelism, async (_cell, i) => {
-      const out = await dream(runner, image, objectives[i]!, settings[i]!);
+      const out = await dream(runner, image, objectives[i]!, settings[i]!, undefined, job.signal);
       const gain = await dreamGain(runner, image, out, objectives[i]!, settings[i]!.tile);
       progress.update(++done, caption(grid.cells[i]!.values));
       return { out, gain };
     });
     progress.done();
+    if (job.signal?.aborted) throw new Stopped();
 
     const cellW = image.width;
     const cellH = image.height + CAPTION;

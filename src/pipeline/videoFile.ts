@@ -4,21 +4,23 @@
  * metadata decide the stereo layout, the frame must be 2:1 per eye, and the output gets
  * spherical boxes.
  */
-import { describe } from '../dream/objectives.js';
-import { createRunner } from '../dream/runner.js';
+import { createRunner, stoppedBy } from '../dream/runner.js';
 import { UserError } from '../errors.js';
 import { measureFlicker } from '../metrics/videoMetrics.js';
 import { probe } from '../media/probe.js';
+import { videoCodecFor } from '../media/encoder.js';
 import { parseSize } from '../media/size.js';
 import { checkEquirectAspect, panoramaSize } from '../vr/aspect.js';
 import { outputMetadata, readSphericalMetadata, writeSphericalMetadata } from '../vr/spherical.js';
 import { objectiveOf, runnerOptionsOf } from './dream.js';
 import { checkDreamMemory } from './footprint.js';
+import { measureThroughput, planLine } from './estimate.js';
 import { Progress } from './progress.js';
 import type { JobResult, RunOptions } from './job.js';
 import { sectionOf, sourceOf, type PipelineSpec } from './spec.js';
 import { createStage, stagePlan } from './stages.js';
-import { runVideoJob, workingSize, type VideoJobOptions } from './videoJob.js';
+import { envelopeFor, withModulation } from './modulate.js';
+import { rateOf, renderFacts, runVideoJob, workingSize, type VideoJobOptions } from './videoJob.js';
 
 interface VideoSourceSpec {
   kind: 'video';
@@ -26,12 +28,13 @@ interface VideoSourceSpec {
   size?: string;
   start?: number;
   duration?: number;
+  fps?: number;
 }
 
 interface VideoSinkSpec {
   kind: 'video';
   path: string;
-  codec: string;
+  codec?: string | undefined;
   crf: number;
 }
 
@@ -57,12 +60,15 @@ export interface VideoSummary {
 }
 
 export async function runVideoFileJob(spec: PipelineSpec, opts: RunOptions): Promise<JobResult> {
+  if (opts.preview !== undefined) return (await import('./preview.js')).runVideoPreview(spec, opts.preview, opts);
   const source = sourceOf<VideoSourceSpec>(spec);
   const sink = sectionOf<VideoSinkSpec>(spec, 'sinks', 'video')!;
   const plan = stagePlan(spec);
   const input = source.path;
   const output = sink.path;
   const size = source.size ? parseSize(source.size) : undefined;
+  // The container must hold the codec: refused now, not at the join after every frame is dreamed.
+  const codec = videoCodecFor(output, sink.codec);
   let extras: Partial<VideoJobOptions> = { size };
   let vrReport: Record<string, unknown> | undefined;
   let stereo: ReturnType<typeof outputMetadata>['stereo'] | undefined;
@@ -99,48 +105,60 @@ export async function runVideoFileJob(spec: PipelineSpec, opts: RunOptions): Pro
     const frame = workingSize(dims.width, dims.height, extras.size);
     checkDreamMemory(plan.dream, frame, plan.vr ? 'vr' : 'video', { wrapX: plan.vr !== undefined, onWarning: opts.onWarning });
   }
+  // The loudness per frame when a field follows the sound (--react), at the output's frame rate.
+  const envelope = await envelopeFor(plan.modulation, dims ? { path: input, start: source.start, fps: source.fps === undefined ? dims.fps : rateOf(source.fps) } : undefined);
   const runner = await createRunner(runnerOptionsOf(plan.dream, opts.quiet));
   try {
     const obj = await objectiveOf(plan.dream, runner);
-    const progress = new Progress('dreaming', undefined, opts.quiet, 'frames');
-    let bar: Progress | undefined;
+    // The first frame gets the full dream: its own step, and the rate counts recent frames only.
+    const progress = new Progress('dreaming', undefined, opts.quiet, 'frames', 5000, { firstOwnStep: true });
     const result = await runVideoJob(runner, obj, {
       ...extras,
       input,
       output,
       start: source.start,
       duration: source.duration,
+      rate: source.fps === undefined ? undefined : rateOf(source.fps),
       temporal: plan.temporal,
-      createStage: (r, o) => createStage(plan, r, o, stereo),
-      codec: sink.codec,
+      // Tiles stop at Ctrl-C: a frame's dream left running after the job stopped ends at its next step.
+      createStage: (r, o) => withModulation(createStage(plan, stoppedBy(r, opts.signal), o, stereo), plan.modulation, { temporal: plan.temporal, objective: o }, plan.dream, envelope, source.start ?? 0),
+      ...(plan.modulation ? { stageIdentity: { ...(extras.stageIdentity ?? {}), modulation: plan.modulation } } : {}),
+      codec,
       crf: sink.crf,
       resume: opts.resume,
       signal: opts.signal,
       onWarning: opts.onWarning,
+      onPlan: async (p) => {
+        if (opts.quiet || p.frames === undefined || p.frames === 0) return;
+        const rate = await measureThroughput(runner, obj, plan.settings, p);
+        const line = planLine(
+          {
+            frames: p.frames,
+            width: p.width,
+            height: p.height,
+            defaultSize: source.size === undefined,
+            octaves: plan.settings.octaves,
+            octaveScale: plan.settings.octaveScale,
+            iterations: plan.settings.iterations,
+            frameIterations: plan.temporal.flow ? plan.temporal.frameIterations : undefined,
+          },
+          rate,
+        );
+        if (line) process.stderr.write(`dreamflow: ${p.resumedFrom > 0 ? `resuming at frame ${p.resumedFrom + 1}: ` : ''}${line}\n`);
+      },
       onFrame: (done, total) => {
-        bar ??= total ? new Progress('dreaming', total, opts.quiet, 'frames') : progress;
-        bar.update(done);
+        progress.setTotal(total);
+        progress.update(done);
       },
     });
-    (bar ?? progress).done();
+    progress.done();
     // Flicker is a property of frame pairs: a one-frame video has none (and is still a result).
     const flicker = result.frames >= 2 ? await measureFlicker(input, output, { start: source.start, duration: source.duration, width: result.width, height: result.height }) : NaN;
     const summary: VideoSummary & Record<string, unknown> = {
+      ...renderFacts(result, runner, obj),
       output,
-      frames: result.frames,
-      fps: Number((result.fps.num / result.fps.den).toFixed(3)),
-      frameRate: `${result.fps.num}/${result.fps.den}`,
-      seconds: Number(result.seconds.toFixed(2)),
-      secondsPerFrame: Number(result.secondsPerFrame.toFixed(3)),
-      dreamGain: result.dreamGain === undefined ? null : Number(result.dreamGain.toFixed(3)),
       flickerRatio: Number.isFinite(flicker) ? Number(flicker.toFixed(3)) : null,
-      width: result.width,
-      height: result.height,
-      backend: runner.backend,
-      model: runner.manifest.name,
-      layers: describe(obj),
       flow: plan.temporal.flow,
-      resumedFrom: result.resumedFrom,
       ...vrReport,
     };
     const line = vrReport

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { readdir, rm, stat, unlink, readFile } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -8,12 +9,13 @@ import type { GradientRunner } from '../dream/runner.js';
 import { UserError, WriteError } from '../errors.js';
 import { concatSegments } from '../media/concat.js';
 import { FrameDecoder, evenFit, timingWarning, type Size } from '../media/decoder.js';
-import { FrameEncoder } from '../media/encoder.js';
-import type { SizeSpec } from '../media/size.js';
+import { FrameEncoder, type AudioSource } from '../media/encoder.js';
+import { fitScale, type SizeSpec } from '../media/size.js';
 import { TemporalDreamStage, type TemporalSettings, type TemporalState } from '../temporal/stage.js';
 import { CheckpointStore, workDirFor, writeWhole, type JobProgress } from './checkpoint.js';
 import type { Frame, Rational, Stage } from '../frame.js';
 import { checkWritableFolder } from '../sinks/writable.js';
+import { hiddenStem } from '../paths.js';
 
 /** A stage whose state can be committed after every frame and restored to resume a job. */
 export interface ResumableStage extends Stage {
@@ -28,6 +30,8 @@ export interface VideoJobOptions {
   size?: SizeSpec | undefined;
   start?: number | undefined;
   duration?: number | undefined;
+  /** Output frame rate (`--fps`): the input resampled by its timestamps; default the input's own. */
+  rate?: Rational | undefined;
   temporal: TemporalSettings;
   codec?: string | undefined;
   crf?: number | undefined;
@@ -36,6 +40,8 @@ export interface VideoJobOptions {
   /** Frames per committed segment (a crash loses at most the frame in progress). */
   segmentFrames?: number;
   onFrame?: (done: number, total: number | undefined) => void;
+  /** Before the first frame: the frames left to dream and the working size (for an estimate up front). */
+  onPlan?: (plan: { frames: number | undefined; width: number; height: number; resumedFrom: number }) => Promise<void> | void;
   onWarning?: (message: string) => void;
   signal?: AbortSignal | undefined;
   /** The per-frame stage (default: a TemporalDreamStage with `temporal`); e.g. the 360° stage. */
@@ -46,6 +52,21 @@ export interface VideoJobOptions {
   faststart?: boolean | undefined;
   /** Last edit of the finished file before it is renamed into place (e.g. metadata boxes). */
   finalize?: ((tempPath: string) => Promise<void>) | undefined;
+  /** Frames made here instead of decoded from `input` (the zoom's still); their sound is `audio`. */
+  supply?: FrameSupply | undefined;
+  /** The soundtrack of supplied frames (absent: none). */
+  audio?: AudioSource | undefined;
+}
+
+/** A source of frames for the file loop that is not a decoded file (sources/zoom.ts). */
+export interface FrameSupply {
+  width: number;
+  height: number;
+  fps: Rational;
+  frameCount: number;
+  /** What makes its frames: part of the identity checked on resume. */
+  identity: unknown;
+  open(size: Size): Promise<AsyncIterable<Frame> & { close(): Promise<void> }>;
 }
 
 export interface VideoJobResult {
@@ -62,15 +83,45 @@ export interface VideoJobResult {
   resumedFrom: number;
 }
 
+/** What every rendered file reports (video, vr, zoom): its frames, rate, timing, gain and engine. */
+export function renderFacts(result: VideoJobResult, runner: GradientRunner, objective: Objective) {
+  return {
+    output: result.output,
+    frames: result.frames,
+    fps: Number((result.fps.num / result.fps.den).toFixed(3)),
+    frameRate: `${result.fps.num}/${result.fps.den}`,
+    seconds: Number(result.seconds.toFixed(2)),
+    secondsPerFrame: Number(result.secondsPerFrame.toFixed(3)),
+    dreamGain: result.dreamGain === undefined ? null : Number(result.dreamGain.toFixed(3)),
+    width: result.width,
+    height: result.height,
+    backend: runner.backend,
+    model: runner.manifest.name,
+    layers: describeObjective(objective),
+    resumedFrom: result.resumedFrom,
+  };
+}
+
 const DEFAULT_SEGMENT_FRAMES = 30;
 
 /** An even working size: yuv420p (what every player plays) needs even dimensions. */
 export function workingSize(width: number, height: number, size?: SizeSpec): Size {
   if (!size) return evenFit(width, height, width, height);
   if ('width' in size) return { width: size.width - (size.width % 2), height: size.height - (size.height % 2) };
-  const scale = size.fit / Math.max(width, height);
+  const scale = fitScale(size, width, height);
   const even = (x: number): number => Math.max(2, 2 * Math.round(x / 2));
   return { width: even(width * scale), height: even(height * scale) };
+}
+
+/** A frame rate given as a number (`--fps 12`, `--fps 29.97`) as the fraction encoders take: the NTSC rates as x000/1001. */
+export function rateOf(fps: number): Rational {
+  for (const base of [24, 30, 48, 60, 120]) if (Math.abs(fps - (base * 1000) / 1001) < 0.006) return { num: base * 1000, den: 1001 };
+  if (Number.isInteger(fps)) return { num: fps, den: 1 };
+  const den = 1000;
+  const num = Math.round(fps * den);
+  const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+  const g = gcd(num, den);
+  return { num: num / g, den: den / g };
 }
 
 function objectiveIdentity(objective: Objective): string[] {
@@ -89,13 +140,14 @@ function objectiveIdentity(objective: Objective): string[] {
 export async function runVideoJob(runner: GradientRunner, objective: Objective, opts: VideoJobOptions): Promise<VideoJobResult> {
   const started = performance.now();
   await checkVideoOutput(opts.output);
-  const decoderProbe = await FrameDecoder.open(opts.input, { start: opts.start, duration: opts.duration });
-  const media = decoderProbe.media;
+  const supply = opts.supply;
+  const decoderProbe = supply ? undefined : await FrameDecoder.open(opts.input, { start: opts.start, duration: opts.duration, rate: opts.rate });
+  const media = decoderProbe?.media ?? { width: supply!.width, height: supply!.height };
   // The rate of the frames the decoder yields: from the packets' timestamps, which a header can
   // contradict; a variable-rate input is resampled to it (docs/architecture.md, "Frame timing").
-  const fps = decoderProbe.info.fps;
-  const timing = decoderProbe.timing;
-  await decoderProbe.close();
+  const fps = decoderProbe?.info.fps ?? supply!.fps;
+  const timing = decoderProbe?.timing;
+  await decoderProbe?.close();
   const size = workingSize(media.width, media.height, opts.size);
   await checkVideoOutput(opts.output, size);
   const segmentFrames = opts.segmentFrames ?? DEFAULT_SEGMENT_FRAMES;
@@ -118,14 +170,25 @@ export async function runVideoJob(runner: GradientRunner, objective: Objective, 
     crf: opts.crf ?? 18,
     segmentFrames,
     ...(opts.stageIdentity === undefined ? {} : { stage: opts.stageIdentity }),
+    ...(supply ? { supply: supply.identity, audio: opts.audio ?? null } : {}),
   };
   const dir = workDirFor(opts.output);
   let store: CheckpointStore;
   let progress: JobProgress = { nextFrame: 0, gainSum: 0, gainCount: 0, dreamSeconds: 0 };
   const stage: ResumableStage = opts.createStage ? opts.createStage(runner, objective, opts.temporal) : new TemporalDreamStage(runner, objective, opts.temporal);
   const previous = await CheckpointStore.identityIn(dir);
+  // What segments are encoded with: this run's codec and quality, or, when a resume changes only
+  // those, the unfinished run's (its segments are made already); the join then re-encodes.
+  let segmentCodec = { codec: identity.codec, crf: identity.crf };
+  let reencode: { codec: string; crf: number } | undefined;
   if (opts.resume && previous !== undefined) {
-    if (JSON.stringify(previous) !== JSON.stringify(identity)) {
+    const prev = previous as Record<string, unknown>;
+    const apartFromEncoding = (o: Record<string, unknown>): string => JSON.stringify({ ...o, codec: null, crf: null });
+    if (apartFromEncoding(prev) === apartFromEncoding(identity) && (prev.codec !== identity.codec || prev.crf !== identity.crf)) {
+      segmentCodec = { codec: String(prev.codec), crf: Number(prev.crf) };
+      reencode = { codec: identity.codec, crf: identity.crf };
+      opts.onWarning?.(`the unfinished run encodes with ${segmentCodec.codec} (crf ${segmentCodec.crf}): its frames are kept and the join re-encodes them with ${identity.codec} (crf ${identity.crf})`);
+    } else if (JSON.stringify(previous) !== JSON.stringify(identity)) {
       throw new UserError(
         `cannot resume: the unfinished run in ${dir} used other settings or another input; run without --resume to start over`,
       );
@@ -143,17 +206,22 @@ export async function runVideoJob(runner: GradientRunner, objective: Objective, 
   }
   const resumedFrom = progress.nextFrame;
   // Said once the job is sure to start (a refused output or resume prints its one line alone).
-  const timingNote = timingWarning(opts.input, media, timing);
+  // A rate the user chose replaces whatever the input's timing would have been corrected to.
+  const timingNote = opts.rate || !decoderProbe ? undefined : timingWarning(opts.input, decoderProbe.media, timing);
   if (timingNote) opts.onWarning?.(timingNote);
+  const planned = decoderProbe ? decoderProbe.info.frameCount : supply!.frameCount;
+  await opts.onPlan?.({ frames: planned === undefined ? undefined : Math.max(0, planned - resumedFrom), width: size.width, height: size.height, resumedFrom });
 
+  // Segments are MP4 pieces, except for VP8, which MP4 cannot hold (Matroska takes it).
+  const segmentFile = (segment: number): string => (segmentCodec.codec === 'libvpx' ? store.segmentPath(segment).replace(/\.mp4$/, '.mkv') : store.segmentPath(segment));
   const encodeSegment = async (segment: number, frames: number): Promise<void> => {
     const first = segment * segmentFrames;
-    const encoder = await FrameEncoder.open(store.segmentPath(segment), {
+    const encoder = await FrameEncoder.open(segmentFile(segment), {
       width: size.width,
       height: size.height,
       fps,
-      codec: opts.codec,
-      crf: opts.crf,
+      codec: segmentCodec.codec,
+      crf: segmentCodec.crf,
       faststart: false,
     });
     try {
@@ -175,11 +243,12 @@ export async function runVideoJob(runner: GradientRunner, objective: Objective, 
     opts.signal?.addEventListener('abort', onAbort, { once: true });
   });
   aborted.catch(() => undefined);
-  let decoder: FrameDecoder | undefined;
+  let decoder: (AsyncIterable<Frame> & { close(): Promise<void> }) | undefined;
   try {
     // Opened inside the try: a file that fails to decode leaves no work folder behind either.
-    decoder = await FrameDecoder.open(opts.input, { size, start: opts.start, duration: opts.duration, onWarning: opts.onWarning });
-    const total = decoder.info.frameCount;
+    const decoded = supply ? undefined : await FrameDecoder.open(opts.input, { size, start: opts.start, duration: opts.duration, rate: opts.rate, onWarning: opts.onWarning });
+    decoder = decoded ?? (await supply!.open(size));
+    const total = decoded ? decoded.info.frameCount : supply!.frameCount;
     let t0 = performance.now();
     const resumeAt = progress.nextFrame;
     for await (const { frame, dreamed } of throughStage(decoder, stage, { abort: aborted, select: (f) => (f.index < resumeAt ? undefined : f) })) {
@@ -219,12 +288,12 @@ export async function runVideoJob(runner: GradientRunner, objective: Objective, 
   const segments = Math.ceil(progress.nextFrame / segmentFrames);
   try {
     for (let s = 0; s < segments; s++) {
-      if (!store.hasSegment(s)) await encodeSegment(s, Math.min(segmentFrames, progress.nextFrame - s * segmentFrames));
+      if (!existsSync(segmentFile(s))) await encodeSegment(s, Math.min(segmentFrames, progress.nextFrame - s * segmentFrames));
     }
     await concatSegments(
-      Array.from({ length: segments }, (_, s) => store.segmentPath(s)),
+      Array.from({ length: segments }, (_, s) => segmentFile(s)),
       opts.output,
-      { audioFrom: { path: opts.input, start: opts.start, duration: opts.duration }, faststart: opts.faststart, finalize: opts.finalize },
+      { audioFrom: supply ? opts.audio : { path: opts.input, start: opts.start, duration: opts.duration }, faststart: opts.faststart, finalize: opts.finalize, reencode },
     );
   } catch (err) {
     // Every frame is committed: the work folder joins the output on --resume once there is room.
@@ -257,10 +326,10 @@ function frameGain(runner: GradientRunner, objective: Objective, input: Frame, o
  */
 async function removeTemps(output: string, dir: string): Promise<void> {
   const pid = String(process.pid);
-  const stem = basename(output, extname(output));
+  const stem = hiddenStem(basename(output, extname(output)));
   // The pid must end where the name's next part begins: `.x.partial-12` is not `.x.partial-123`.
   const partial = new RegExp(`^\\.${escapeRegExp(stem)}\\.partial-${pid}(?:[-.]|$)`);
-  await removeMatching(dirname(output), (name) => partial.test(name));
+  await removeMatching(dirname(resolve(output)), (name) => partial.test(name));
   await removeMatching(dir, (name) => name.endsWith(`.tmp-${pid}`) || new RegExp(`\\.partial-${pid}(?:[-.]|$)`).test(name));
 }
 

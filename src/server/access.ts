@@ -41,6 +41,16 @@ export function isAnonymous(policy: AccessPolicy, token: string | undefined): bo
 }
 
 /**
+ * How many of `maxViewers` places sockets without a token may fill together: all of them when no
+ * token is set (everyone is anonymous then), else all but an eighth (at least one), which stays
+ * reserved for token holders however many addresses the anonymous sockets come from.
+ */
+export function anonymousLimit(policy: AccessPolicy, maxViewers: number): number {
+  if (policy.token === undefined && policy.viewerToken === undefined) return maxViewers;
+  return Math.max(0, maxViewers - Math.max(1, Math.ceil(maxViewers / 8)));
+}
+
+/**
  * The address a per-address limit counts by: IPv4 as is (also when it arrives IPv4-mapped on a
  * dual-stack socket), IPv6 by its /64 prefix, since one IPv6 host usually owns a whole /64.
  */

@@ -1,13 +1,15 @@
 /**
- * The live server: one HTTP port for the viewer page (`/`), health (`/healthz`) and the
- * WebSocket hub (`/ws`) that fans dreamed frames out to viewers and takes settings and camera
- * pictures from them.
+ * The live server: one HTTP port for the viewer page (`/`), liveness (`/healthz`, no token and
+ * nothing but `status`), stats (`/stats`, behind the viewer token; the server's own counters
+ * behind the control token) and the WebSocket hub (`/ws`) that fans dreamed frames out to
+ * viewers and takes settings and camera pictures from them.
  *
  * Memory stays bounded whatever the viewers do: each frame is encoded to JPEG once and the same
  * buffer goes to every viewer; a viewer whose socket still holds more than `maxBufferedBytes`
  * unsent is skipped for that frame (never queued); messages are capped at `maxPayload`; at most
  * `maxViewers` sockets, of which one address may hold at most `maxViewersPerAddress` without a
- * token (so a few hosts cannot take every slot); a client sending too many bad messages is
+ * token (so a few hosts cannot take every slot) and all sockets without a token together all but
+ * an eighth (so token holders always find a place); a client sending too many bad messages is
  * disconnected.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -17,8 +19,9 @@ import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { UserError } from '../errors.js';
 import { LatestWorker } from '../latest.js';
 import { RollingProfile, type PhaseStats } from '../metrics/profile.js';
-import { addressKey, checkOrigin, isAnonymous, requestToken, rightsFor, tokenMatches, type AccessPolicy, type Rights } from './access.js';
-import { viewerPage } from './page.js';
+import { addressKey, anonymousLimit, checkOrigin, isAnonymous, requestToken, rightsFor, tokenMatches, type AccessPolicy, type Rights } from './access.js';
+import { MjpegReaders } from './mjpeg.js';
+import { cleanPage, viewerPage } from './page.js';
 import {
   FLAG_BROWSER,
   decodeCameraMessage,
@@ -138,10 +141,15 @@ export class LiveServer {
   private readonly counters = { sent: 0, skipped: 0, refused: 0, cameraFrames: 0, lastFrameBytes: 0 };
   /** Encode and send times of the frames this hub published (the live profile's last phases). */
   private readonly profile = new RollingProfile();
+  /** `/stream.mjpg` readers (server/mjpeg.ts), fed the same JPEG as the sockets. */
+  private readonly mjpeg: MjpegReaders;
+  /** The newest JPEG, shown at once to a new MJPEG reader. */
+  private lastJpeg: Buffer | undefined;
 
   private constructor(opts: LiveServerOptions) {
     this.opts = { maxPayload: 1 << 20, maxViewers: 64, maxViewersPerAddress: 8, maxBufferedBytes: 128 << 10, jpegQuality: 80, ...opts };
     this.policy = { token: opts.token, viewerToken: opts.viewerToken, allowedOrigins: opts.allowedOrigins, bindHost: opts.host };
+    this.mjpeg = new MjpegReaders(this.opts.maxBufferedBytes);
     this.http = createServer((req, res) => this.onRequest(req, res));
     // perMessageDeflate off: JPEG does not compress, and deflate would cost CPU and memory per viewer.
     this.wss = new WebSocketServer({ noServer: true, maxPayload: this.opts.maxPayload, perMessageDeflate: false, clientTracking: false });
@@ -156,6 +164,7 @@ export class LiveServer {
   static async listen(opts: LiveServerOptions): Promise<LiveServer> {
     const server = new LiveServer(opts);
     viewerPage(); // fail now, not on the first visitor, if the page is missing
+    cleanPage();
     await new Promise<void>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException): void => {
         server.http.off('listening', onListening);
@@ -216,7 +225,7 @@ export class LiveServer {
     if (this.closing) return;
     let watchers = 0;
     for (const c of this.clients.values()) if (c.rights.watch) watchers++;
-    if (watchers === 0) return;
+    if (watchers + this.mjpeg.size === 0) return;
     this.encoder.offer(frame);
   }
 
@@ -240,6 +249,7 @@ export class LiveServer {
         }),
     );
     await Promise.all(gone);
+    this.mjpeg.closeAll();
     this.wss.close();
     await new Promise<void>((resolve) => {
       this.http.close(() => resolve());
@@ -275,8 +285,15 @@ export class LiveServer {
         res.writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain' }).end('method not allowed\n');
         return;
       }
-      if (url.pathname === '/' || url.pathname === '/index.html') {
-        const page = viewerPage();
+      // Every route answers only to this server's own Host (DNS rebinding, docs/architecture.md).
+      const hostProblem = checkOrigin(this.policy, req.headers.host, undefined);
+      if (hostProblem) {
+        res.writeHead(403, { 'Content-Type': 'text/plain' }).end(`${hostProblem}\n`);
+        return;
+      }
+      if (url.pathname === '/' || url.pathname === '/index.html' || url.pathname === '/view') {
+        // `/view` and `/?view=clean`: the picture alone (OBS Browser Source, kiosks).
+        const page = url.pathname === '/view' || url.searchParams.get('view') === 'clean' ? cleanPage() : viewerPage();
         res.writeHead(200, {
           'Content-Type': 'text/html; charset=utf-8',
           'Content-Length': page.length,
@@ -292,19 +309,22 @@ export class LiveServer {
         return;
       }
       if (url.pathname === '/stats') {
-        // Viewer-level data: the same rights as watching.
-        const token = url.searchParams.get('token') ?? undefined;
-        if (!rightsFor(this.policy, token).watch) {
+        // Viewer-level data: the same rights as watching; the server's own counters (memory,
+        // refusals, per-viewer) only to holders of the control token, or to all when none is set.
+        const rights = rightsFor(this.policy, requestToken(req));
+        if (!rights.watch) {
           res.writeHead(401, { 'Content-Type': 'text/plain' }).end('viewer token required\n');
           return;
         }
-        const body = JSON.stringify(this.liveStats());
+        const body = JSON.stringify(rights.control ? { ...this.health(url.searchParams.has('viewers')), ...this.liveStats() } : this.liveStats());
         res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
         res.end(req.method === 'HEAD' ? undefined : body);
         return;
       }
+      if (url.pathname === '/stream.mjpg') return this.onMjpeg(req, res);
       if (url.pathname === '/healthz') {
-        const body = JSON.stringify(this.health(url.searchParams.has('viewers')));
+        // Liveness only: it needs no token, so it tells nothing about the stream or its viewers.
+        const body = JSON.stringify({ status: this.closing ? 'closing' : 'ok' });
         res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
         res.end(req.method === 'HEAD' ? undefined : body);
         return;
@@ -329,6 +349,7 @@ export class LiveServer {
       status: this.closing ? 'closing' : 'ok',
       ...(this.handlers?.health() ?? {}),
       viewers: hub.viewers,
+      mjpegReaders: this.mjpeg.size,
       sent: hub.sent,
       skipped: hub.skipped,
       encodeSkipped: hub.encodeSkipped,
@@ -350,27 +371,68 @@ export class LiveServer {
       const url = new URL(req.url ?? '/', 'http://x');
       if (this.closing) return refuse(503, 'server shutting down');
       if (url.pathname !== '/ws') return refuse(404, 'not found');
-      const originProblem = checkOrigin(this.policy, req.headers.host, req.headers.origin);
-      if (originProblem) return refuse(403, originProblem);
-      const token = requestToken(req);
-      const rights = rightsFor(this.policy, token);
-      if (!rights.watch) return refuse(401, 'a valid viewer token is needed (?token=)');
-      const anonymousFrom = isAnonymous(this.policy, token) ? addressKey(req.socket.remoteAddress) : undefined;
-      const perAddress = this.opts.maxViewersPerAddress;
-      if (anonymousFrom !== undefined && perAddress > 0 && this.anonymousCount(anonymousFrom) >= perAddress) {
-        return refuse(429, 'too many viewers from this address');
-      }
-      if (this.clients.size >= this.opts.maxViewers) return refuse(503, 'too many viewers');
+      const admitted = this.admit(req);
+      if ('status' in admitted) return refuse(admitted.status, admitted.reason);
       // handleUpgrade calls back synchronously here (no verifyClient, no deflate), so the counts
       // above cannot be raced past by upgrades arriving together.
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, rights, anonymousFrom));
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, admitted.rights, admitted.anonymousFrom));
     } catch (err) {
       refuse(400, `bad request: ${(err as Error).message}`);
     }
   }
 
+  /**
+   * `/stream.mjpg`: the same rules as the WebSocket (Host and Origin, token, admission), then a
+   * multipart answer that lasts until the reader goes or the server closes.
+   */
+  private onMjpeg(req: IncomingMessage, res: ServerResponse): void {
+    const deny = (status: number, reason: string): void => {
+      this.counters.refused++;
+      res.writeHead(status, { 'Content-Type': 'text/plain', Connection: 'close' }).end(`${reason}\n`);
+    };
+    if (this.closing) return deny(503, 'server shutting down');
+    const admitted = this.admit(req);
+    if ('status' in admitted) return deny(admitted.status, admitted.reason);
+    if (req.method === 'HEAD') {
+      res.writeHead(200, { 'Content-Type': 'multipart/x-mixed-replace' }).end();
+      return;
+    }
+    this.mjpeg.add(res, admitted.anonymousFrom, this.lastJpeg);
+  }
+
+  /** MJPEG readers (tests, /stats for the control token). */
+  mjpegStats(): ReturnType<MjpegReaders['stats']> {
+    return this.mjpeg.stats();
+  }
+
+  /**
+   * Viewer admission, the same for WebSocket viewers and MJPEG readers: this server's Host and an
+   * allowed Origin, the viewer token when one is set, at most `maxViewersPerAddress` sockets from
+   * one address without a token, `maxViewers` in all, and sockets without a token below their own
+   * total, so however many addresses fill it token holders still get in (docs/architecture.md).
+   */
+  private admit(req: IncomingMessage): { rights: Rights; anonymousFrom: string | undefined } | { status: number; reason: string } {
+    const originProblem = checkOrigin(this.policy, req.headers.host, req.headers.origin);
+    if (originProblem) return { status: 403, reason: originProblem };
+    const token = requestToken(req);
+    const rights = rightsFor(this.policy, token);
+    if (!rights.watch) return { status: 401, reason: 'a valid viewer token is needed (?token=)' };
+    const anonymousFrom = isAnonymous(this.policy, token) ? addressKey(req.socket.remoteAddress) : undefined;
+    const perAddress = this.opts.maxViewersPerAddress;
+    if (anonymousFrom !== undefined && perAddress > 0 && this.anonymousCount(anonymousFrom) >= perAddress) return { status: 429, reason: 'too many viewers from this address' };
+    if (this.clients.size + this.mjpeg.size >= this.opts.maxViewers) return { status: 503, reason: 'too many viewers' };
+    if (anonymousFrom !== undefined && this.anonymousTotal() >= anonymousLimit(this.policy, this.opts.maxViewers)) return { status: 503, reason: 'too many viewers without a token' };
+    return { rights, anonymousFrom };
+  }
+
+  private anonymousTotal(): number {
+    let n = this.mjpeg.anonymousCount();
+    for (const c of this.clients.values()) if (c.anonymousFrom !== undefined) n++;
+    return n;
+  }
+
   private anonymousCount(key: string): number {
-    let n = 0;
+    let n = this.mjpeg.anonymousCount(key);
     for (const c of this.clients.values()) if (c.anonymousFrom === key) n++;
     return n;
   }
@@ -480,7 +542,7 @@ export class LiveServer {
   liveStats(): Record<string, unknown> {
     const h = this.handlers?.health() ?? {};
     const profile = { ...((h.profile as Record<string, PhaseStats> | undefined) ?? {}), ...this.profile.snapshot() };
-    return { ...pick(h, ['fps', 'targetFps', 'dreamMs', 'level', 'floor', 'frames', 'drops', 'gain', 'input']), viewers: this.clients.size, profile };
+    return { ...pick(h, ['fps', 'targetFps', 'dreamMs', 'level', 'floor', 'frames', 'drops', 'gain', 'input', 'modulated']), viewers: this.clients.size, profile };
   }
 
   private async encodeAndSend(f: PublishedFrame): Promise<void> {
@@ -505,6 +567,8 @@ export class LiveServer {
     );
     const t1 = performance.now();
     this.counters.lastFrameBytes = msg.length;
+    this.lastJpeg = jpeg;
+    this.mjpeg.publish(jpeg);
     for (const c of this.clients.values()) {
       if (!c.rights.watch || c.ws.readyState !== c.ws.OPEN) continue;
       // The one rule that keeps a slow viewer from costing anyone else anything.

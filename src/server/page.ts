@@ -17,3 +17,11 @@ export function viewerPage(): Buffer {
   cached ??= readFileSync(viewerPagePath());
   return cached;
 }
+
+let cachedClean: Buffer | undefined;
+
+/** The clean view (`/view`, `/?view=clean`): only the picture, no HUD or controls in its DOM. */
+export function cleanPage(): Buffer {
+  cachedClean ??= readFileSync(join(packageRoot(), 'src', 'server', 'clean.html'));
+  return cachedClean;
+}

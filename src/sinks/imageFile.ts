@@ -1,5 +1,6 @@
 import { rename, rm, writeFile } from 'node:fs/promises';
-import { basename, dirname, extname, join } from 'node:path';
+import { dirname, extname } from 'node:path';
+import { besideOutput } from '../paths.js';
 import sharp, { type Sharp } from 'sharp';
 import { UserError, writeError } from '../errors.js';
 import { toBytes, type RgbImage } from '../dream/image.js';
@@ -41,7 +42,7 @@ export function checkImageOutput(path: string): ImageFormat {
 
 /** Temporary sibling of a final output path: same folder (so rename is atomic), same extension. */
 export function tempPathFor(path: string): string {
-  return join(dirname(path), `.${basename(path)}.partial-${process.pid}${extname(path)}`);
+  return besideOutput(path, `.partial-${process.pid}${extname(path)}`);
 }
 
 /**

@@ -1,6 +1,6 @@
 import { access, constants, stat } from 'node:fs/promises';
 import sharp from 'sharp';
-import { UserError } from '../errors.js';
+import { missingFile, UserError } from '../errors.js';
 import { targetSize, type SizeSpec } from '../media/size.js';
 import type { RgbImage } from '../dream/image.js';
 
@@ -12,7 +12,7 @@ export async function assertReadableFile(path: string, what = 'file'): Promise<v
   try {
     info = await stat(path);
   } catch {
-    throw new UserError(`no such ${what}: ${path}`);
+    throw missingFile(what, path);
   }
   if (!info.isFile()) throw new UserError(`${path} is not a ${what}`);
   try {

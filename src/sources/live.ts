@@ -8,7 +8,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { UserError } from '../errors.js';
+import { notUtf8Hint, UserError } from '../errors.js';
 import { FrameAssembler } from '../media/frameAssembler.js';
 import { locateTools } from '../media/locate.js';
 import { StderrTail, endWithProcess, exitOf, lastStderrLine, localFile } from '../media/run.js';
@@ -82,7 +82,7 @@ export function parseLiveInput(text: string, platform: NodeJS.Platform = process
     if (platform !== 'linux') throw new UserError(`--input ${input}: device paths are for Linux; use camera:0`);
     return linuxCamera(input);
   }
-  if (!existsSync(input)) throw new UserError(`--input ${input}: no such file, device or URL`);
+  if (!existsSync(input)) throw new UserError(`--input ${input}: no such file, device or URL${notUtf8Hint(input)}`);
   if (statSync(input).isDirectory()) throw new UserError(`--input ${input} is a folder, not a video`);
   return { kind: 'file', path: input, label: input };
 }

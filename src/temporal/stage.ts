@@ -79,15 +79,41 @@ export interface TemporalState {
 }
 
 /**
+ * What a carrying stage remembers between frames (the last input, the last dream and the depth
+ * of the last fresh dream), and its snapshot for --resume (checkpoint.ts stores it).
+ */
+export class CarryMemory {
+  input: Frame | undefined;
+  dream: RgbImage | undefined;
+  /** Residual RMS of the last fresh frame: the carried residual is never allowed to exceed it. */
+  referenceRms = 0;
+
+  /** Keep this frame's input and dream; a fresh (uncarried) frame sets the reference depth. */
+  remember(input: Frame, dreamed: RgbImage, residualRms: number, fresh: boolean): void {
+    if (fresh) this.referenceRms = residualRms;
+    this.input = input;
+    this.dream = dreamed;
+  }
+
+  snapshot(): TemporalState | undefined {
+    if (!this.input || !this.dream) return undefined;
+    return { index: this.input.index, width: this.input.width, height: this.input.height, previousInput: this.input.data, previousDream: this.dream.data, referenceRms: this.referenceRms };
+  }
+
+  restore(state: TemporalState): void {
+    this.input = { index: state.index, ptsSeconds: 0, width: state.width, height: state.height, data: state.previousInput };
+    this.dream = createImage(state.width, state.height, state.previousDream);
+    this.referenceRms = state.referenceRms;
+  }
+}
+
+/**
  * The video stage of docs/architecture.md: for each frame, carry the previous dream along the optical flow
  * (masked where the flow is not trustworthy), then dream a few steps. The result keeps its
  * hallucinations attached to the scene instead of re-rolling them every frame.
  */
 export class TemporalDreamStage implements Stage {
-  private previousInput: Frame | undefined;
-  private previousDream: RgbImage | undefined;
-  /** Residual RMS of the last fresh frame: the carried residual is never allowed to exceed it. */
-  private referenceRms = 0;
+  private readonly memory = new CarryMemory();
   lastReport: FrameReport | undefined;
   private readonly dreamImage: ImageDreamer;
 
@@ -115,10 +141,10 @@ export class TemporalDreamStage implements Stage {
     const input = fromBytes(frame.width, frame.height, frame.data);
     // Every frame has its own jitter sequence, so a resumed run repeats an uninterrupted one.
     const seed = (s.dream.seed + frame.index * 7919) >>> 0;
-    const prev = this.previousInput;
+    const prev = this.memory.input;
     const sameSize = prev !== undefined && prev.width === frame.width && prev.height === frame.height;
     const sceneCut = sameSize && s.flow && isSceneCut(prev, frame);
-    const carry = s.flow && sameSize && !sceneCut && this.previousDream !== undefined;
+    const carry = s.flow && sameSize && !sceneCut && this.memory.dream !== undefined;
 
     let start = input;
     let flow: FrameReport['flow'];
@@ -129,9 +155,9 @@ export class TemporalDreamStage implements Stage {
       t1 = performance.now();
       // flow.backward maps this frame's pixels to where they were: bring the old dream here.
       const mask = consistencyMask(flow.backward, flow.forward, { wrapX: s.wrapX });
-      const residual = residualOf(this.previousDream!, fromBytes(prev.width, prev.height, prev.data));
+      const residual = residualOf(this.memory.dream!, fromBytes(prev.width, prev.height, prev.data));
       const warped = warp(residual, frame.width, frame.height, 3, flow.backward, { wrapX: s.wrapX });
-      start = carryResidual(input, warped, mask, s.blend, s.carryLimitRms ?? this.referenceRms);
+      start = carryResidual(input, warped, mask, s.blend, s.carryLimitRms ?? this.memory.referenceRms);
     }
     const t2 = performance.now();
     const settings: DreamSettings = carry || (s.progressiveFresh && s.flow) ? { ...s.dream, iterations: s.frameIterations, seed } : { ...s.dream, seed };
@@ -140,28 +166,16 @@ export class TemporalDreamStage implements Stage {
     const dreamed = await this.dreamImage(start, this.objective, settings);
     const t3 = performance.now();
     const residualRms = rms(residualOf(dreamed, input));
-    if (!carry) this.referenceRms = residualRms;
-    this.previousInput = frame;
-    this.previousDream = dreamed;
+    this.memory.remember(frame, dreamed, residualRms, !carry);
     this.lastReport = { index: frame.index, fresh: !carry, sceneCut, residualRms, ...(flow ? { flow } : {}), timings: { flow: t1 - t0, warp: t2 - t1, dream: t3 - t2 } };
     return { ...frame, data: toBytes(dreamed) };
   }
 
   snapshot(): TemporalState | undefined {
-    if (!this.previousInput || !this.previousDream) return undefined;
-    return {
-      index: this.previousInput.index,
-      width: this.previousInput.width,
-      height: this.previousInput.height,
-      previousInput: this.previousInput.data,
-      previousDream: this.previousDream.data,
-      referenceRms: this.referenceRms,
-    };
+    return this.memory.snapshot();
   }
 
   restore(state: TemporalState): void {
-    this.previousInput = { index: state.index, ptsSeconds: 0, width: state.width, height: state.height, data: state.previousInput };
-    this.previousDream = createImage(state.width, state.height, state.previousDream);
-    this.referenceRms = state.referenceRms;
+    this.memory.restore(state);
   }
 }

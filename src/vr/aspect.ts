@@ -6,7 +6,7 @@
  */
 import { UserError } from '../errors.js';
 import type { Rational } from '../frame.js';
-import type { SizeSpec } from '../media/size.js';
+import { fitScale, type SizeSpec } from '../media/size.js';
 import { eyeSize, frameSize, type StereoMode } from './layout.js';
 
 /** Per-eye width:height may differ from 2:1 by this fraction (rounding, odd encoder sizes). */
@@ -54,7 +54,7 @@ export function panoramaSize(frame: StoredFrame, stereo: StereoMode, size?: Size
   if (!size) return fromEyeWidth(2 * eyeSize(1, frame.height, stereo).height);
   if ('fit' in size) {
     const unit = frameSize(2, 1, stereo); // frame shape for an eye of 2×1
-    const scale = size.fit / Math.max(unit.width, unit.height);
+    const scale = fitScale(size, unit.width, unit.height);
     return fromEyeWidth(2 * scale);
   }
   const eye = eyeSize(size.width, size.height, stereo);

@@ -75,12 +75,19 @@ export class VrStage implements Stage {
 
   constructor(
     runner: GradientRunner,
-    private readonly objective: Objective,
-    private readonly temporal: TemporalSettings,
+    private objective: Objective,
+    private temporal: TemporalSettings,
     private readonly vr: VrSettings = DEFAULT_VR,
   ) {
     this.dreamImage = vr.projection === 'cubemap' ? cubemapDreamer(runner) : equirectDreamer(runner);
     this.left = new TemporalDreamStage(runner, objective, { ...temporal, wrapX: true }, this.dreamImage);
+  }
+
+  /** Change settings between frames (schedules and audio reaction, pipeline/modulate.ts). */
+  update(changes: { objective?: Objective; settings?: Partial<TemporalSettings> }): void {
+    if (changes.objective) this.objective = changes.objective;
+    if (changes.settings) this.temporal = { ...this.temporal, ...changes.settings };
+    this.left.update({ ...changes, ...(changes.settings ? { settings: { ...changes.settings, wrapX: true } } : {}) });
   }
 
   async process(frame: Frame): Promise<Frame> {

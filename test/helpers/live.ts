@@ -2,7 +2,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import WebSocket from 'ws';
+import type { Objective } from '../../src/dream/objectives.js';
+import type { GradientRunner } from '../../src/dream/runner.js';
+import { startLive, type LiveOptions, type LiveSession } from '../../src/pipeline/liveSession.js';
 import { decodeFrameMessage, type FrameHeader } from '../../src/server/protocol.js';
+import type { TemporalSettings } from '../../src/temporal/stage.js';
 import { BIN, ROOT } from './paths.js';
 
 export interface Received {
@@ -142,8 +146,14 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-export async function healthz(httpUrl: string, perViewer = false): Promise<Record<string, any>> {
-  const res = await fetch(httpUrl + 'healthz' + (perViewer ? '?viewers=1' : ''));
+/**
+ * The server's counters and stream stats: `/stats` as a control-token holder sees it (any client
+ * when the server has no --token). `/healthz` itself answers only liveness.
+ */
+export async function healthz(httpUrl: string, perViewer = false, token?: string): Promise<Record<string, any>> {
+  const query = new URLSearchParams({ ...(perViewer ? { viewers: '1' } : {}), ...(token ? { token } : {}) }).toString();
+  const res = await fetch(httpUrl + 'stats' + (query ? `?${query}` : ''));
+  if (!res.ok) throw new Error(`/stats answered ${res.status}`);
   return (await res.json()) as Record<string, any>;
 }
 
@@ -174,4 +184,21 @@ export function preloadOpenCv(): void {
   delete mod.then;
   for (const l of process.listeners('uncaughtException')) if (!before.u.has(l)) process.removeListener('uncaughtException', l);
   for (const l of process.listeners('unhandledRejection')) if (!before.r.has(l)) process.removeListener('unhandledRejection', l);
+}
+
+/** A small in-process live session on the test source (96x64, no controller, no gain measure); `opts` win. */
+export function startSmallLive(runner: GradientRunner, objective: Objective, temporal: TemporalSettings, opts: Partial<LiveOptions>): Promise<LiveSession> {
+  return startLive({
+    input: 'lavfi:testsrc2',
+    size: { width: 96, height: 64 },
+    fps: 8,
+    port: 0,
+    runner,
+    objective,
+    temporal,
+    adaptive: false,
+    gainEverySeconds: 0,
+    onWarning: () => undefined,
+    ...opts,
+  });
 }

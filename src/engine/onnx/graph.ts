@@ -12,6 +12,15 @@ export class GraphBuilder {
   private readonly outputs: Message[] = [];
   private counter = 0;
   private readonly scalars = new Map<number, string>();
+  /** Nodes by op type (all in the default domain at OPSET), for the op-coverage check. */
+  readonly opTypes = new Map<string, number>();
+  /** The most outputs any node of each op type has (MaxPool's Indices is a second output). */
+  readonly opOutputs = new Map<string, number>();
+
+  private count(type: string, outputs: number): void {
+    this.opTypes.set(type, (this.opTypes.get(type) ?? 0) + 1);
+    this.opOutputs.set(type, Math.max(outputs, this.opOutputs.get(type) ?? 0));
+  }
 
   constructor(private readonly name: string) {}
 
@@ -59,6 +68,7 @@ export class GraphBuilder {
   op(type: string, inputs: readonly string[], attrs: Record<string, AttributeValue> = {}, outputName?: string): string {
     const out = outputName ?? this.fresh(type.toLowerCase());
     this.nodes.push(node(type, inputs, [out], attrs));
+    this.count(type, 1);
     return out;
   }
 
@@ -66,6 +76,7 @@ export class GraphBuilder {
   opN(type: string, inputs: readonly string[], outputs: number, attrs: Record<string, AttributeValue> = {}): string[] {
     const names = Array.from({ length: outputs }, () => this.fresh(type.toLowerCase()));
     this.nodes.push(node(type, inputs, names, attrs));
+    this.count(type, outputs);
     return names;
   }
 
@@ -85,9 +96,12 @@ export class GraphBuilder {
   reshape(x: string, dims: readonly number[]): string {
     return this.op('Reshape', [x, this.ints(dims, 'shape')]);
   }
-  /** Sum of one or more values (no node for a single one). */
+  /**
+   * Sum of one or more values (no node for a single one), as a chain of Adds: ONNX Runtime's
+   * WebGPU provider has no Sum kernel and would run it on the CPU, copying both ways.
+   */
   sum(values: readonly string[]): string {
-    return values.length === 1 ? values[0]! : this.op('Sum', values);
+    return values.slice(1).reduce((acc, v) => this.add(acc, v), values[0]!);
   }
 
   bytes(): Uint8Array {

@@ -19,9 +19,23 @@ type Session = import('onnxruntime-node').InferenceSession;
 const require = createRequire(import.meta.url);
 let loaded: Ort | null | undefined;
 
+/**
+ * ONNX Runtime 1.30's Linux build starts Microsoft's 1DS telemetry with the first session: it
+ * writes `mat-debug-PID.log` and `.ses` into the temp folder (left behind by every run), keeps a
+ * device id and an event database under ~/.cache/Microsoft, and would upload the events over
+ * HTTPS, while dreamflow talks to no one. ORT reads ORT_DISABLE_TELEMETRY
+ * from the process environment when it sets telemetry up, so this must run on the main thread
+ * (a worker thread's process.env is its own copy) before any session exists; an explicit value
+ * the user set is kept. docs/architecture.md, "Engines".
+ */
+export function disableOrtTelemetry(): void {
+  if (process.env.ORT_DISABLE_TELEMETRY === undefined) process.env.ORT_DISABLE_TELEMETRY = '1';
+}
+
 /** The onnxruntime-node module, or null when it is not installed or its native library will not load. */
 export function loadOrt(): Ort | null {
   if (loaded !== undefined) return loaded;
+  disableOrtTelemetry();
   try {
     loaded = require('onnxruntime-node') as Ort;
     // Touch the native binding now: a missing or foreign libonnxruntime fails here, not mid-dream.
@@ -41,6 +55,22 @@ const PROVIDER_HELP: Record<OnnxDevice, string> = {
     'fetch ONNX Runtime\'s CUDA 12 provider (needs internet): ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install, with CUDA 12 and cuDNN 9 installed; or use the GPU Docker image',
   webgpu: 'it needs a GPU adapter that Dawn can open (Vulkan on Linux); none was found',
 };
+
+/** The options of every session dreamflow creates (placement reports use the same). */
+export function sessionOptions(device: OnnxDevice, threads: number): import('onnxruntime-node').InferenceSession.SessionOptions {
+  return {
+    executionProviders: [device],
+    graphOptimizationLevel: 'all',
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    // Each cached session would otherwise keep an arena at its own peak (activations of a
+    // forward and backward pass): measured 4.7 GB against 1.2 GB for a 1920x960 panorama's
+    // tiles, with no loss of speed (bench/results/vr.json has the 3840x1920 figures).
+    enableCpuMemArena: false,
+    enableMemPattern: false,
+  };
+}
 
 export interface SessionCacheOptions {
   device: OnnxDevice;
@@ -98,18 +128,7 @@ export class SessionCache {
   private async create(model: Uint8Array): Promise<Session> {
     const { device, threads } = this.opts;
     try {
-      return await this.ort.InferenceSession.create(model, {
-        executionProviders: [device],
-        graphOptimizationLevel: 'all',
-        intraOpNumThreads: threads,
-        interOpNumThreads: 1,
-        executionMode: 'sequential',
-        // Each cached session would otherwise keep an arena at its own peak (activations of a
-        // forward and backward pass): measured 4.7 GB against 1.2 GB for a 1920x960 panorama's
-        // tiles, with no loss of speed (bench/results/vr.json has the 3840x1920 figures).
-        enableCpuMemArena: false,
-        enableMemPattern: false,
-      });
+      return await this.ort.InferenceSession.create(model, sessionOptions(device, threads));
     } catch (err) {
       if (device !== 'cpu') {
         throw new UserError(`--device ${device} is not available: ${PROVIDER_HELP[device]} (${firstLine(err)})`);

@@ -1,0 +1,180 @@
+/**
+ * Settings that change over time (docs/architecture.md, "Schedules and reaction"): a stage
+ * wrapped so that before each frame its settings are those of the keyframed schedule at the
+ * frame's time and of the soundtrack's loudness at the frame (schedule.ts has the maths,
+ * media/loudness.ts the envelope). The wrapped stage keeps its own state; only its settings move.
+ */
+import { scale, sum, type Objective } from '../dream/objectives.js';
+import type { Frame, Rational, Stage } from '../frame.js';
+import { UserError } from '../errors.js';
+import { loudnessEnvelope } from '../media/loudness.js';
+import { loadManifest } from '../models/manifest.js';
+import type { TemporalSettings, TemporalState } from '../temporal/stage.js';
+import type { ZoomMove } from '../temporal/zoom.js';
+import { checkedObjective, type DreamSpec } from './dream.js';
+import { layerWeightsAt, parseReact, reactionValue, settle, valueAt, type Reaction, type Schedule } from './schedule.js';
+
+/** The temporal stage's schedule and reaction fields (spec.ts), as the stage plan carries them. */
+export interface Modulation {
+  schedule: Schedule;
+  ease: boolean;
+  /** Seconds a `layer` schedule takes to cross-fade from one layer to the next. */
+  crossfade: number;
+  react: Reaction[];
+  /** Time constant of the loudness envelope's smoothing, seconds. */
+  reactSmoothing: number;
+}
+
+export const DEFAULT_CROSSFADE = 1;
+export const DEFAULT_REACT_SMOOTHING = 0.15;
+
+/** The modulation a temporal stage's fields ask for, or undefined when they ask for none. */
+export function modulationOf(t: { schedule?: Schedule; ease?: boolean; crossfade?: number; react?: string[]; reactSmoothing?: number }): Modulation | undefined {
+  const schedule = t.schedule ?? {};
+  const react = (t.react ?? []).map((r) => {
+    try {
+      return parseReact(r);
+    } catch (err) {
+      throw new UserError((err as Error).message);
+    }
+  });
+  if (Object.keys(schedule).length === 0 && react.length === 0) return undefined;
+  const both = react.find((r) => schedule[r.field] !== undefined);
+  if (both) throw new UserError(`--react ${both.field} and --schedule ${both.field}: a field follows either the sound or a schedule, not both`);
+  return { schedule, ease: t.ease ?? false, crossfade: t.crossfade ?? DEFAULT_CROSSFADE, react, reactSmoothing: t.reactSmoothing ?? DEFAULT_REACT_SMOOTHING };
+}
+
+/** A stage whose settings can change between frames (temporal, vr and zoom stages). */
+export interface TunableStage extends Stage {
+  update(changes: { objective?: Objective; settings?: Partial<TemporalSettings>; move?: Partial<ZoomMove> }): void;
+  snapshot(): TemporalState | undefined;
+  restore(state: TemporalState): void;
+  /** What the stage knows of its last frame: a fresh frame's depth is the carry's reference. */
+  readonly lastReport?: object | undefined;
+}
+
+/** Where the loudness comes from: a file's sound from `start`, at the job's frame rate. */
+export interface SoundSource {
+  path: string;
+  start?: number | undefined;
+  fps: Rational;
+}
+
+/** The loudness per frame when a reaction needs it (undefined otherwise). */
+export async function envelopeFor(m: Modulation | undefined, sound: SoundSource | undefined): Promise<Float32Array | undefined> {
+  if (!m || m.react.length === 0) return undefined;
+  if (!sound) throw new UserError('--react needs a soundtrack: zoom takes one with --audio FILE');
+  return loudnessEnvelope(sound.path, { fps: sound.fps, start: sound.start, smoothing: m.reactSmoothing });
+}
+
+/**
+ * The layers a `layer` schedule names, each checked against the model now (a typo fails before
+ * any frame), as objectives with the dream stage's other settings.
+ */
+export function layerObjectives(m: Modulation, dream: DreamSpec): Map<string, Objective> {
+  const out = new Map<string, Objective>();
+  const manifest = loadManifest(dream.model);
+  for (const [, name] of m.schedule.layer ?? []) {
+    const key = String(name);
+    if (!out.has(key)) out.set(key, checkedObjective({ ...dream, layer: key, channel: undefined, class: undefined, neuron: undefined }, manifest));
+  }
+  return out;
+}
+
+/** `stage` following `m` (the stage itself when there is nothing to follow). */
+export function withModulation(
+  stage: TunableStage,
+  m: Modulation | undefined,
+  base: { temporal: TemporalSettings; objective: Objective; move?: ZoomMove | undefined },
+  dream: DreamSpec,
+  envelope: Float32Array | undefined,
+  origin?: number,
+): TunableStage | ModulatedStage {
+  return m ? new ModulatedStage(stage, base, m, dream, envelope, origin) : stage;
+}
+
+/**
+ * Wraps a stage so its settings follow `m`. Times are the frame's timestamp less `origin` (the
+ * job's start; a live feed's first frame when undefined); the loudness is read by frame index.
+ */
+export class ModulatedStage implements Stage {
+  private readonly layers: Map<string, Objective>;
+  private origin: number | undefined;
+  /** The last fresh frame's residual RMS and the step it was dreamed with. */
+  private fresh: { rms: number; step: number } | undefined;
+
+  constructor(
+    private readonly inner: TunableStage,
+    private readonly base: { temporal: TemporalSettings; objective: Objective; move?: ZoomMove | undefined },
+    private readonly m: Modulation,
+    dream: DreamSpec,
+    private readonly envelope: Float32Array | undefined,
+    origin?: number,
+  ) {
+    this.layers = layerObjectives(m, dream);
+    this.origin = origin;
+  }
+
+  /** Each field's value at `seconds` (and frame `index` for the loudness). */
+  valuesAt(seconds: number, index: number): Map<string, number> {
+    const values = new Map<string, number>();
+    for (const [field, keys] of Object.entries(this.m.schedule)) if (field !== 'layer') values.set(field, valueAt(keys, seconds, this.m.ease));
+    if (this.envelope && this.envelope.length > 0) {
+      const loudness = this.envelope[Math.min(index, this.envelope.length - 1)]!;
+      for (const r of this.m.react) values.set(r.field, reactionValue(r, index < this.envelope.length ? loudness : 0));
+    }
+    return values;
+  }
+
+  async process(frame: Frame): Promise<Frame> {
+    this.origin ??= frame.ptsSeconds;
+    const seconds = Math.max(0, frame.ptsSeconds - this.origin);
+    const values = this.valuesAt(seconds, frame.index);
+    const got = (field: string, fallback: number): number => (values.has(field) ? settle(field, values.get(field)!) : fallback);
+    const t = this.base.temporal;
+    const dream = t.dream;
+    const settings: Partial<TemporalSettings> = {
+      dream: { ...dream, step: got('step', dream.step), iterations: got('iterations', dream.iterations), octaves: got('octaves', dream.octaves), octaveScale: got('octaveScale', dream.octaveScale), jitter: got('jitter', dream.jitter) },
+      frameIterations: got('frameIterations', t.frameIterations),
+      blend: got('blend', t.blend),
+    };
+    const move = this.base.move ? { zoom: got('zoom', this.base.move.zoom), rotate: got('rotate', this.base.move.rotate) } : undefined;
+    // The video carry never deepens past the last fresh frame's depth (temporal/stage.ts); a
+    // schedule or the sound raising the step raises that ceiling in proportion.
+    if (this.fresh) settings.carryLimitRms = this.fresh.rms * Math.max(1, settings.dream!.step / this.fresh.step);
+    this.inner.update({ settings, objective: this.objectiveAt(seconds, values), ...(move ? { move } : {}) });
+    const out = await this.inner.process(frame);
+    const report = this.inner.lastReport as { fresh?: unknown; residualRms?: unknown } | undefined;
+    if (report?.fresh === true && typeof report.residualRms === 'number') this.fresh = { rms: report.residualRms, step: settings.dream!.step };
+    return out;
+  }
+
+  /** The base objective with scheduled layer weights, or the cross-faded layers of a `layer` schedule. */
+  private objectiveAt(seconds: number, values: Map<string, number>): Objective {
+    let objective = this.base.objective;
+    const keys = this.m.schedule.layer;
+    if (keys) {
+      const weights = layerWeightsAt(keys, seconds, this.m.crossfade, this.m.ease);
+      objective = sum(...[...weights].filter(([, w]) => w > 0).map(([name, w]) => scale(this.layers.get(name)!, w)));
+    }
+    const weighted = [...values].filter(([field]) => field.startsWith('weight:'));
+    if (weighted.length === 0) return objective;
+    return {
+      terms: objective.terms.map((term) => {
+        const hit = weighted.find(([field]) => field.slice('weight:'.length) === term.layer);
+        return hit ? { ...term, weight: hit[1] } : term;
+      }),
+    };
+  }
+
+  snapshot(): TemporalState | undefined {
+    return this.inner.snapshot();
+  }
+
+  restore(state: TemporalState): void {
+    this.inner.restore(state);
+    // The fresh frame's step is not in the state: the first frame's is the usual one.
+    const first = this.valuesAt(0, 0).get('step');
+    this.fresh = { rms: state.referenceRms, step: first === undefined ? this.base.temporal.dream.step : settle('step', first) };
+  }
+}
