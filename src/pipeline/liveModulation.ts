@@ -7,12 +7,12 @@
  * working for every field nothing drives. schedule.ts has the shared maths.
  */
 import type { DreamSettings } from '../dream/deepdream.js';
-import { scale, sum, type Objective } from '../dream/objectives.js';
+import type { Objective } from '../dream/objectives.js';
 import { UserError } from '../errors.js';
 import { probe } from '../media/probe.js';
 import type { LiveInput } from '../sources/live.js';
-import type { Modulation } from './modulate.js';
-import { layerWeightsAt, reactionValue, settle, valueAt } from './schedule.js';
+import { DrivenObjective, type Modulation } from './modulate.js';
+import { reactionValue, settle, valueAt } from './schedule.js';
 
 /** Seconds the running peak takes to fall to 1/e: a loud passage stops setting the scale after about this long. */
 export const PEAK_MEMORY_SECONDS = 10;
@@ -114,8 +114,7 @@ export function liveModulationProblem(m: Modulation): string | undefined {
 
 export class LiveModulator {
   private origin: number | undefined;
-  /** The last driven objective and what made it: one object while nothing changes, as worker pools cache objectives by identity. */
-  private last: { key: string; base: Objective; objective: Objective } | undefined;
+  private readonly driven: DrivenObjective;
 
   /**
    * `layers`: the objectives of a layer schedule's names (checked before the job starts);
@@ -123,12 +122,13 @@ export class LiveModulator {
    */
   constructor(
     private readonly m: Modulation,
-    private readonly layers: ReadonlyMap<string, Objective>,
+    layers: ReadonlyMap<string, Objective>,
     private readonly loudness?: { readonly value: number },
   ) {
     const problem = liveModulationProblem(m);
     if (problem) throw new UserError(problem);
     if (m.react.length > 0 && !loudness) throw new UserError('live --react needs the input\'s sound');
+    this.driven = new DrivenObjective(m, layers);
   }
 
   /** The adjustment for a frame dreamed at `nowMs` (performance.now()); the first call starts the clock. */
@@ -145,31 +145,9 @@ export class LiveModulator {
     // Live dreams every frame with its per-frame steps: iterations and frame-iterations are both that.
     const steps = values.frameIterations ?? values.iterations;
     if (steps !== undefined) out.iterations = Math.min(LIVE_MAX_ITERATIONS, steps);
-    const driven = this.objectiveAt(seconds, values, objective);
+    const driven = this.driven.at(seconds, new Map(Object.entries(values)), objective);
     if (driven !== objective) out.objective = driven;
     return out;
-  }
-
-  /** The objective of a layer schedule (cross-faded by weights) and driven layer weights; `base` when neither. */
-  private objectiveAt(seconds: number, values: Record<string, number>, base: Objective): Objective {
-    const keys = this.m.schedule.layer;
-    const weights = keys ? [...layerWeightsAt(keys, seconds, this.m.crossfade, this.m.ease)].filter(([, w]) => w > 0) : [];
-    const weighted = Object.entries(values).filter(([field]) => field.startsWith('weight:'));
-    if (weights.length === 0 && weighted.length === 0) return base;
-    const key = JSON.stringify([weights, weighted]);
-    if (this.last && this.last.key === key && this.last.base === base) return this.last.objective;
-    const layered = keys ? sum(...weights.map(([name, w]) => scale(this.layers.get(name)!, w))) : base;
-    const objective: Objective =
-      weighted.length === 0
-        ? layered
-        : {
-            terms: layered.terms.map((term) => {
-              const hit = weighted.find(([field]) => field.slice('weight:'.length) === term.layer);
-              return hit ? { ...term, weight: hit[1] } : term;
-            }),
-          };
-    this.last = { key, base, objective };
-    return objective;
   }
 }
 

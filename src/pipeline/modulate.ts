@@ -81,6 +81,42 @@ export function layerObjectives(m: Modulation, dream: DreamSpec): Map<string, Ob
   return out;
 }
 
+/**
+ * The objective at a time under a modulation: the cross-faded layers of a `layer` schedule and
+ * driven layer weights, or `base` when neither. The same object comes back while nothing
+ * changes, because worker pools cache objectives by identity (dream/runner.ts): a new object
+ * every frame would send and compile a new objective every frame.
+ */
+export class DrivenObjective {
+  private last: { key: string; base: Objective; objective: Objective } | undefined;
+
+  constructor(
+    private readonly m: Modulation,
+    private readonly layers: ReadonlyMap<string, Objective>,
+  ) {}
+
+  at(seconds: number, values: ReadonlyMap<string, number>, base: Objective): Objective {
+    const keys = this.m.schedule.layer;
+    const weights = keys ? [...layerWeightsAt(keys, seconds, this.m.crossfade, this.m.ease)].filter(([, w]) => w > 0) : [];
+    const weighted = [...values].filter(([field]) => field.startsWith('weight:'));
+    if (weights.length === 0 && weighted.length === 0) return base;
+    const key = JSON.stringify([weights, weighted]);
+    if (this.last && this.last.key === key && this.last.base === base) return this.last.objective;
+    const layered = keys ? sum(...weights.map(([name, w]) => scale(this.layers.get(name)!, w))) : base;
+    const objective: Objective =
+      weighted.length === 0
+        ? layered
+        : {
+            terms: layered.terms.map((term) => {
+              const hit = weighted.find(([field]) => field.slice('weight:'.length) === term.layer);
+              return hit ? { ...term, weight: hit[1] } : term;
+            }),
+          };
+    this.last = { key, base, objective };
+    return objective;
+  }
+}
+
 /** `stage` following `m` (the stage itself when there is nothing to follow). */
 export function withModulation(
   stage: TunableStage,
@@ -98,7 +134,7 @@ export function withModulation(
  * job's start; a live feed's first frame when undefined); the loudness is read by frame index.
  */
 export class ModulatedStage implements Stage {
-  private readonly layers: Map<string, Objective>;
+  private readonly driven: DrivenObjective;
   private origin: number | undefined;
   /** The last fresh frame's residual RMS and the step it was dreamed with. */
   private fresh: { rms: number; step: number } | undefined;
@@ -111,7 +147,7 @@ export class ModulatedStage implements Stage {
     private readonly envelope: Float32Array | undefined,
     origin?: number,
   ) {
-    this.layers = layerObjectives(m, dream);
+    this.driven = new DrivenObjective(m, layerObjectives(m, dream));
     this.origin = origin;
   }
 
@@ -142,29 +178,11 @@ export class ModulatedStage implements Stage {
     // The video carry never deepens past the last fresh frame's depth (temporal/stage.ts); a
     // schedule or the sound raising the step raises that ceiling in proportion.
     if (this.fresh) settings.carryLimitRms = this.fresh.rms * Math.max(1, settings.dream!.step / this.fresh.step);
-    this.inner.update({ settings, objective: this.objectiveAt(seconds, values), ...(move ? { move } : {}) });
+    this.inner.update({ settings, objective: this.driven.at(seconds, values, this.base.objective), ...(move ? { move } : {}) });
     const out = await this.inner.process(frame);
     const report = this.inner.lastReport as { fresh?: unknown; residualRms?: unknown } | undefined;
     if (report?.fresh === true && typeof report.residualRms === 'number') this.fresh = { rms: report.residualRms, step: settings.dream!.step };
     return out;
-  }
-
-  /** The base objective with scheduled layer weights, or the cross-faded layers of a `layer` schedule. */
-  private objectiveAt(seconds: number, values: Map<string, number>): Objective {
-    let objective = this.base.objective;
-    const keys = this.m.schedule.layer;
-    if (keys) {
-      const weights = layerWeightsAt(keys, seconds, this.m.crossfade, this.m.ease);
-      objective = sum(...[...weights].filter(([, w]) => w > 0).map(([name, w]) => scale(this.layers.get(name)!, w)));
-    }
-    const weighted = [...values].filter(([field]) => field.startsWith('weight:'));
-    if (weighted.length === 0) return objective;
-    return {
-      terms: objective.terms.map((term) => {
-        const hit = weighted.find(([field]) => field.slice('weight:'.length) === term.layer);
-        return hit ? { ...term, weight: hit[1] } : term;
-      }),
-    };
   }
 
   snapshot(): TemporalState | undefined {
