@@ -18,6 +18,8 @@ import { AdaptiveController, levelLadder, workingSize } from '../src/pipeline/li
 import { LIVE_DREAM, LIVE_TEMPORAL } from '../src/pipeline/liveDefaults.js';
 import { TemporalDreamStage } from '../src/temporal/stage.js';
 import { Latest } from '../src/latest.js';
+import type { Frame, Sink } from '../src/frame.js';
+import { PacedWriter } from '../src/sinks/paced.js';
 import { type LiveOptions, type LiveSession } from '../src/pipeline/liveSession.js';
 import { addressKey, checkOrigin, isAnonymous, rightsFor } from '../src/server/access.js';
 import { FLAG_BROWSER, encodeCameraMessage, parseClientMessage } from '../src/server/protocol.js';
@@ -70,6 +72,29 @@ afterAll(async () => {
 });
 
 describe('live pieces', () => {
+  it('a paced recording closes on the last offered picture, even one that came after the last tick', async () => {
+    const written: number[] = [];
+    let closed = false;
+    const sink: Sink = {
+      write: async (f) => void written.push(f.index),
+      close: async () => void (closed = true),
+      abort: async () => undefined,
+    };
+    const frame = (index: number): Frame => ({ index, ptsSeconds: index, width: 1, height: 1, data: new Uint8Array(3) });
+    // One tick a second: the first offer is written at once, the next two before any further tick.
+    const paced = new PacedWriter(sink, 1, 'test', (e) => {
+      throw e;
+    });
+    paced.offer(frame(0));
+    await sleep(20);
+    paced.offer(frame(1));
+    paced.offer(frame(2));
+    await paced.close();
+    expect(written).toEqual([0, 2]);
+    expect(paced.stats).toMatchObject({ written: 2, skipped: 1 });
+    expect(closed).toBe(true);
+  });
+
   it('understands inputs and refuses unknown devices and schemes with one line', () => {
     expect(parseLiveInput('lavfi:testsrc2')).toMatchObject({ kind: 'lavfi', graph: 'testsrc2' });
     expect(parseLiveInput('browser').kind).toBe('browser');

@@ -349,6 +349,18 @@ export class LiveScheduler {
     };
   }
 
+  /**
+   * Build what the first frame would otherwise pay for (worker threads, the objective's graph) on
+   * a grey picture of the working size, before any source runs: a file played live then starts
+   * at its first frame instead of skipping what played while the engine compiled. The stage's
+   * carried state is untouched.
+   */
+  async warmUp(width: number, height: number): Promise<void> {
+    const size = workingSize(width, height, this.controller.level.scale);
+    const grey = fromBytes(size.width, size.height, new Uint8Array(size.width * size.height * 3).fill(128));
+    await this.runner.gradients([{ image: grey, weight: 1 }], this.objective);
+  }
+
   /** Dream until stopped or the primary source ends; rejects with a source's error. */
   async run(): Promise<void> {
     try {

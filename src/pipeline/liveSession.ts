@@ -161,6 +161,7 @@ export async function startLive(opts: LiveOptions): Promise<LiveSession> {
         opts.onFrame?.(f);
       },
     });
+    await scheduler.warmUp(opts.size.width, opts.size.height);
     if (input.kind !== 'browser') {
       primary = openLiveSource(input, { width: opts.size.width, height: opts.size.height, fps: opts.fps, loop: opts.loop ?? false, ...opts.reconnect, onWarning: warn });
       scheduler.addSource(primary, 'primary');

@@ -57,6 +57,19 @@ export class PacedWriter {
       await this.sink.abort();
       return;
     }
+    // The last dreamed picture is kept even when the feed ended before its tick: a recording of a
+    // file played live ends on the file's last dream, not on the one before.
+    if (this.latest && !this.latestWritten) {
+      this.latestWritten = true;
+      try {
+        await this.sink.write(this.latest);
+        this.stats.written++;
+      } catch (err) {
+        this.onError(new Error(`${this.label}: ${err instanceof Error ? err.message : String(err)}`));
+        await this.sink.abort();
+        return;
+      }
+    }
     await this.sink.close();
   }
 
