@@ -91,7 +91,7 @@ export async function benchFarm(): Promise<Record<string, unknown>> {
       try {
         const output = join(dir, `farm-${count}.mp4`);
         const t = performance.now();
-        const result = await runFarm({ input: clip, output, redis: parseRedisUrl(redis.url), queue, segment: `${SEGMENT}f`, warmup: DEFAULT_WARMUP, secret: Buffer.from(SECRET), spec: specFromArgs('video', [clip, '-o', output]).spec });
+        const result = await runFarm({ redis: parseRedisUrl(redis.url), queue, segment: `${SEGMENT}f`, warmup: DEFAULT_WARMUP, secret: Buffer.from(SECRET), spec: specFromArgs('video', [clip, '-o', output]).spec });
         const wall = (performance.now() - t) / 1000;
         const m = await measureVideos(clip, output);
         const cuts = flickerAtCuts(m.perFrame, result.cuts, result.warmup);

@@ -61,3 +61,63 @@ describe('dependency rules', () => {
     expect(rules).toContain('layer-flow: src/flow/warp.ts → src/dream/a.ts');
   });
 });
+
+/**
+ * Sizes a reader can hold in mind (docs/architecture.md, "Sizes"): every function under 101 lines
+ * and every file under 501, measured on the TypeScript syntax tree.
+ */
+interface Oversize {
+  what: string;
+  lines: number;
+}
+
+async function oversized(root: string, maxFunction = 100, maxFile = 500): Promise<Oversize[]> {
+  const ts = (await import('typescript')).default;
+  const { readdirSync, readFileSync, statSync } = await import('node:fs');
+  const files = (dir: string): string[] =>
+    readdirSync(dir).flatMap((name) => {
+      const path = join(dir, name);
+      return statSync(path).isDirectory() ? files(path) : path.endsWith('.ts') ? [path] : [];
+    });
+  const found: Oversize[] = [];
+  for (const path of files(join(root, 'src'))) {
+    const text = readFileSync(path, 'utf8');
+    const name = path.slice(root.length + 1);
+    const lines = text.split('\n').length - (text.endsWith('\n') ? 1 : 0);
+    if (lines > maxFile) found.push({ what: name, lines });
+    const source = ts.createSourceFile(path, text, ts.ScriptTarget.Latest, true);
+    const visit = (node: import('typescript').Node): void => {
+      if (ts.isFunctionLike(node) && 'body' in node && node.body) {
+        const first = source.getLineAndCharacterOfPosition(node.getStart()).line;
+        const last = source.getLineAndCharacterOfPosition(node.end).line;
+        if (last - first + 1 > maxFunction) found.push({ what: `${name}:${first + 1}`, lines: last - first + 1 });
+      }
+      ts.forEachChild(node, visit);
+    };
+    visit(source);
+  }
+  return found;
+}
+
+describe('sizes', () => {
+  it('no function in src/ over 100 lines, no file over 500', async () => {
+    expect(await oversized(ROOT)).toEqual([]);
+  });
+
+  it('the measure finds a long function and a long file', async () => {
+    const dir = tempDir('dreamflow-sizes-');
+    try {
+      mkdirSync(join(dir, 'src'));
+      const body = Array.from({ length: 101 }, (_, i) => `  const v${i} = ${i};`).join('\n');
+      writeFileSync(join(dir, 'src/long.ts'), `export function long(): number {\n${body}\n  return 0;\n}\n`);
+      writeFileSync(join(dir, 'src/short.ts'), 'export const f = (): number => 1;\n');
+      expect(await oversized(dir)).toEqual([{ what: 'src/long.ts:1', lines: 104 }]);
+      expect(await oversized(dir, 100, 50)).toEqual([
+        { what: 'src/long.ts', lines: 104 },
+        { what: 'src/long.ts:1', lines: 104 },
+      ]);
+    } finally {
+      await removeDir(dir);
+    }
+  });
+});

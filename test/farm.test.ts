@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { flickerAtCuts } from '../src/farm/metrics.js';
 import { frameRange, frameTableFromCsv, planPieces, planSegments, parseSegmentLength } from '../src/farm/plan.js';
 import { parseRedisUrl } from '../src/farm/redis.js';
+import { farmVideoOf } from '../src/farm/settings.js';
 import { SECRET_ENV, checkResultMac, loadSecret, openJob, resultMac, signJob } from '../src/farm/auth.js';
 import { PROTOCOL_VERSION, type SegmentJob } from '../src/farm/protocol.js';
 import { crossFade, dissolveWeight, unpackFrames } from '../src/farm/dissolve.js';
@@ -220,11 +221,7 @@ describe('dreamflow farm and worker', () => {
       segments: 1,
       pieces: [],
       spec,
-      width: 96,
-      height: 64,
       fps: { num: 12, den: 1 },
-      codec: undefined,
-      crf: undefined,
       first: 0,
       end: 8,
       warmupFrom: 0,
@@ -322,6 +319,10 @@ describe('dreamflow farm and worker', () => {
       await waitFor(() => existsSync(join(work, 'seg-00000.collected')), 90_000, 'the first segment to be collected');
       // The same signed job once more (as after a lock that expired), next in line.
       const job = (await dupQueue.getJobs(['completed'])).find((j) => j.id?.endsWith('-0'))!;
+      // The job carries the spec once: nothing beside it restates its size, codec or crf.
+      const carried = Object.keys(JSON.parse((job.data as { payload: string }).payload) as object);
+      expect(carried).toContain('spec');
+      expect(carried.filter((k) => ['width', 'height', 'size', 'codec', 'crf'].includes(k))).toEqual([]);
       await job.remove();
       await dupQueue.add(job.name, job.data, { jobId: job.id!, lifo: true });
       const r = await farm;
@@ -554,6 +555,14 @@ describe('farm planning (pure)', () => {
     expect(parseSegmentLength('500ms', 30)).toBe(15);
     expect(parseSegmentLength('16f', 12)).toBe(16);
     expect(() => parseSegmentLength('0f', 12)).toThrow(/at least one frame/);
+  });
+
+  it('reads size, codec and crf from the spec, as the coordinator and every worker do', () => {
+    const read = (args: string[]) => farmVideoOf(specFromArgs('video', ['in.mp4', ...args]).spec);
+    expect(read(['-o', 'out.webm', '--size', '480p', '--crf', '30'])).toMatchObject({ input: 'in.mp4', output: 'out.webm', size: { fit: 480, side: 'short' }, codec: 'libvpx-vp9', crf: 30 });
+    // A crf left out stays the encoder's own choice for its codec (not the field's default).
+    expect(read(['-o', 'out.mp4', '--start', '1', '--duration', '2'])).toMatchObject({ size: undefined, start: 1, duration: 2, codec: 'libx264', crf: undefined });
+    expect(() => read(['-o', 'out.webm', '--codec', 'libx264'])).toThrow(/cannot hold libx264/);
   });
 
   it('signs jobs and results under the shared secret; --insecure is explicit', async () => {

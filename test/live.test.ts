@@ -14,14 +14,15 @@ import { createRunner, type GradientRunner } from '../src/dream/runner.js';
 import { UserError } from '../src/errors.js';
 import { probe } from '../src/media/probe.js';
 import { ffmpegRun } from '../src/media/run.js';
-import { AdaptiveController, levelLadder, workingSize } from '../src/pipeline/live.js';
+import { AdaptiveController, levelLadder, workingSize } from '../src/pipeline/liveController.js';
 import { LIVE_DREAM, LIVE_TEMPORAL } from '../src/pipeline/liveDefaults.js';
 import { TemporalDreamStage } from '../src/temporal/stage.js';
 import { Latest } from '../src/latest.js';
-import type { Frame, Sink } from '../src/frame.js';
+import type { DreamedFrame, Frame, Sink } from '../src/frame.js';
 import { PacedWriter } from '../src/sinks/paced.js';
 import { type LiveOptions, type LiveSession } from '../src/pipeline/liveSession.js';
 import { addressKey, checkOrigin, isAnonymous, rightsFor } from '../src/server/access.js';
+import { LiveServer } from '../src/server/hub.js';
 import { FLAG_BROWSER, encodeCameraMessage, parseClientMessage } from '../src/server/protocol.js';
 import { liveInputArgs, parseLiveInput } from '../src/sources/live.js';
 import { presetCommand } from '../src/cli/preset.js';
@@ -81,14 +82,15 @@ describe('live pieces', () => {
       abort: async () => undefined,
     };
     const frame = (index: number): Frame => ({ index, ptsSeconds: index, width: 1, height: 1, data: new Uint8Array(3) });
-    // One tick a second: the first offer is written at once, the next two before any further tick.
+    // One tick a second: the first write is written at once, the next two before any further tick.
+    // The paced writer is itself a Sink whose write only offers the newest frame: it never waits.
     const paced = new PacedWriter(sink, 1, 'test', (e) => {
       throw e;
     });
-    paced.offer(frame(0));
+    await paced.write(frame(0));
     await sleep(20);
-    paced.offer(frame(1));
-    paced.offer(frame(2));
+    await paced.write(frame(1));
+    await paced.write(frame(2));
     await paced.close();
     expect(written).toEqual([0, 2]);
     expect(paced.stats).toMatchObject({ written: 2, skipped: 1 });
@@ -214,6 +216,49 @@ describe('live pieces', () => {
     expect(addressKey('2001:0db8:0001:0002:ffff:1:2:3')).toBe('2001:db8:1:2::/64');
     expect(addressKey('2001:db8::1')).toBe('2001:db8:0:0::/64');
     expect(addressKey('2001:db8:1:3::1')).not.toBe(addressKey('2001:db8:1:2::1'));
+  });
+
+  it("the viewers' output is a Sink: a written frame is encoded once for the viewers, never while nobody watches", async () => {
+    const server = await LiveServer.listen({ host: '127.0.0.1', port: 0, statsEveryMs: 0 });
+    try {
+      server.attach({
+        info: () => ({ width: 16, height: 8, fps: 5, model: 'none', layers: [], input: 'test' }),
+        controls: () => ({ layer: 'x', step: 1, iterations: 1 }),
+        updateControls: () => ({ layer: 'x', step: 1, iterations: 1 }),
+        ingest: async () => 'closed' as const,
+        health: () => ({}),
+      });
+      const red = new Uint8Array(16 * 8 * 3);
+      for (let i = 0; i < red.length; i += 3) red[i] = 255;
+      const dreamed = (seq: number, extra: Partial<DreamedFrame> = {}): DreamedFrame => ({
+        index: 40 + seq, ptsSeconds: seq, width: 16, height: 8, data: red, capturedAt: Date.now(), origin: 'source',
+        seq, level: 2, dreamMs: 12.4, workingWidth: 16, workingHeight: 8, dreamedAt: Date.now(), ...extra,
+      });
+      const sink: Sink<DreamedFrame> = server.sink;
+      // Nobody watches: nothing is encoded, so there is no last frame.
+      await sink.write(dreamed(0));
+      await sleep(50);
+      expect(server.stats()).toMatchObject({ lastFrameBytes: 0, sent: 0, encodeSkipped: 0 });
+      const v = await watch(server.url);
+      await sink.write(dreamed(7));
+      await waitFor(() => v.frames.length === 1, 5000, 'the written frame');
+      expect(v.frames[0]!.header).toMatchObject({ seq: 7, sourceSeq: 47, level: 2, dreamMs: 12, width: 16, height: 8, flags: 0 });
+      const picture = await sharp(v.lastJpeg!).raw().toBuffer({ resolveWithObject: true });
+      expect(picture.info).toMatchObject({ width: 16, height: 8 });
+      expect(picture.data[0]).toBeGreaterThan(200);
+      expect(picture.data[1]).toBeLessThan(60);
+      // A viewer's camera frame carries its client's id and sequence number instead of the index.
+      await sink.write(dreamed(8, { origin: 'browser', clientId: 3, clientSeq: 99 }));
+      await waitFor(() => v.frames.length === 2, 5000, 'the camera frame');
+      expect(v.frames[1]!.header).toMatchObject({ seq: 8, flags: FLAG_BROWSER, clientId: 3, sourceSeq: 99 });
+      expect(server.stats()).toMatchObject({ sent: 2, lastFrameBytes: v.frames[1]!.bytes });
+      // Closed with the server: a later write is taken and dropped, not an error.
+      await server.close();
+      await expect(sink.write(dreamed(9))).resolves.toBeUndefined();
+      expect(v.frames).toHaveLength(2);
+    } finally {
+      await server.close();
+    }
   });
 });
 

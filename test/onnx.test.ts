@@ -6,6 +6,7 @@ import { createImage, type RgbImage } from '../src/dream/image.js';
 import { seededRandom } from '../src/dream/random.js';
 import { channel, classScore, guide, layer, neuron, sum, type Objective } from '../src/dream/objectives.js';
 import { OnnxNetwork } from '../src/dream/onnxGradient.js';
+import { TERM_KINDS } from '../src/dream/terms/index.js';
 import { createRunner } from '../src/dream/runner.js';
 import { initBackend } from '../src/engine/backend.js';
 import { loadOrt } from '../src/engine/onnx/runtime.js';
@@ -82,6 +83,8 @@ describe.each(Object.entries(MODELS))('ONNX Runtime gradient of %s', (model, lay
       'class logit': classScore(layers.logits, 281),
       'class probability': classScore('prob', 281, 'probability'),
     };
+    // Every registered kind of term is compared here: a new objective module must add its case.
+    expect(new Set(Object.values(objectives).flatMap((o) => o.terms.map((t) => t.kind)))).toEqual(new Set(Object.keys(TERM_KINDS)));
     for (const [kind, objective] of Object.entries(objectives)) {
       const job = { image, weight: 0.75 };
       const expected = tileGradient(reference, job, objective);

@@ -192,6 +192,13 @@ describe('pipeline files', () => {
     }
   });
 
+  it('zoom: the subcommand and its printed config give identical output', async () => {
+    const zoomOut: [string, string] = [join(dir, 'zoom-flags.mp4'), join(dir, 'zoom-file.mp4')];
+    await bothWays('zoom', (o) => [join(ROOT, 'samples', 'mandelbrot.png'), '-o', o, '--size', '96x64', '--duration', '0.25', ...CHEAP_FLAGS], zoomOut);
+    const frames = await frameHashes(zoomOut[0]);
+    expect(frames).toHaveLength(3);
+    expect(await frameHashes(zoomOut[1])).toEqual(frames);
+  });
 
   it('maps every flag to one field and back, for every subcommand: flags → spec → JSON → spec', () => {
     const cases: Record<PresetCommand, string[]> = {

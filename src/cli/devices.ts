@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import { ENGINE_DEVICES } from '../engine/backend.js';
 import { loadOrt, ONNX_DEVICES, type OnnxDevice } from '../engine/onnx/runtime.js';
 import { UserError } from '../errors.js';
 import { surveyDevices, type DeviceReport } from '../pipeline/devices.js';
@@ -60,8 +61,8 @@ export async function devicesCommand(args: string[]): Promise<void> {
     return;
   }
   const only = str(values, 'device');
-  if (only !== undefined && !ONNX_DEVICES.includes(only as OnnxDevice)) throw new UserError(`--device must be one of ${ONNX_DEVICES.join(', ')} (got "${only}")`);
-  const devices: OnnxDevice[] = only === undefined ? [...ONNX_DEVICES] : only === 'cpu' ? ['cpu'] : ['cpu', only as OnnxDevice];
+  if (only !== undefined && !ENGINE_DEVICES.includes(only as OnnxDevice)) throw new UserError(`--device must be one of ${ENGINE_DEVICES.join(', ')} (got "${only}")`);
+  const devices: OnnxDevice[] = only === undefined ? [...ENGINE_DEVICES] : only === 'cpu' ? ['cpu'] : ['cpu', only as OnnxDevice];
   const json = values.json === true;
   const sizes = parseSizes(str(values, 'sizes') ?? '224x224,640x360');
   const ort = loadOrt();

@@ -1,23 +1,14 @@
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { redactText } from '../media/redact.js';
 import { DEFAULT_QUEUE } from '../farm/protocol.js';
-import { DEFAULT_AHEAD, DEFAULT_REDIS_TIMEOUT_SECONDS, DEFAULT_SEGMENT, DEFAULT_STALL_SECONDS, DEFAULT_WARMUP, runFarm } from '../farm/coordinator.js';
+import { DEFAULT_AHEAD, DEFAULT_REDIS_TIMEOUT_SECONDS, DEFAULT_SEGMENT, DEFAULT_STALL_SECONDS, DEFAULT_WARMUP } from '../farm/coordinator.js';
 import { SECRET_ENV, loadSecret } from '../farm/auth.js';
-import { measureFarm } from '../farm/metrics.js';
+import { runFarmJob } from '../farm/job.js';
 import { parseRedisUrl } from '../farm/redis.js';
-import { parseSize } from '../media/size.js';
-import { videoCodecFor } from '../media/encoder.js';
-import { checkedObjective, dreamOf } from '../pipeline/dream.js';
 import { Progress } from '../pipeline/progress.js';
-import { sourceOf, specFromArgs } from '../pipeline/spec.js';
-import { stagePlan } from '../pipeline/stages.js';
-import { specInputs } from '../pipeline/run.js';
-import { workDirFor } from '../pipeline/checkpoint.js';
-import { guardOutputs, overwritePolicy } from '../sinks/outputGuard.js';
+import { specFromArgs } from '../pipeline/spec.js';
+import { overwritePolicy } from '../sinks/outputGuard.js';
 import { interruptSignal } from './signals.js';
-import { readImage } from '../sources/image.js';
 import { num, str, type Values } from './options.js';
 
 /** The farm's own flags; every other flag is a `dreamflow video` flag and goes into the spec. */
@@ -94,7 +85,7 @@ function splitArgs(args: readonly string[]): { farm: Values; video: string[] } {
 
 export async function farmCommand(args: string[]): Promise<void> {
   const { farm: values, video } = splitArgs(args);
-  const { spec: given, run } = specFromArgs('video', video);
+  const { spec, run } = specFromArgs('video', video);
   if (run.help) {
     console.log(FARM_HELP);
     return;
@@ -104,94 +95,40 @@ export async function farmCommand(args: string[]): Promise<void> {
   const redis = parseRedisUrl(redisUrl);
   const secret = await loadSecret({ file: str(values, 'secret-file'), insecure: Boolean(values.insecure), command: 'farm' });
   const redisTimeoutSeconds = num(values, 'redis-timeout', DEFAULT_REDIS_TIMEOUT_SECONDS, { min: 1, max: 86400 });
-  // Checked here, before anything is queued: a typo in a layer name is one line now, not a
-  // failed job on every worker later. Layer names need only the model's manifest.
-  const dreamStage = dreamOf(given);
-  checkedObjective(dreamStage);
-  if (dreamStage.guide !== undefined) await readImage(dreamStage.guide, { fit: 224 });
-  // The coordinator reads the guide (its bytes go to the workers with each job).
-  const spec = { ...given, stages: given.stages.map((s) => (s.kind === 'dream' && typeof s.guide === 'string' ? { ...s, guide: resolve(s.guide) } : s)) };
-  const plan = stagePlan(spec);
-  const source = sourceOf<{ path: string; size?: string; start?: number; duration?: number; fps?: number }>(spec);
-  // Segments are cut at the input's keyframes and numbered at its rate: a resampled rate is not farmed.
-  // Settings over time need every frame's time and the whole sound on each worker (pipeline/modulate.ts).
-  if (plan.modulation) throw new UserError('farm: --schedule and --react are not farmed yet: run dreamflow video with them');
-  if (source.fps !== undefined) throw new UserError('farm: --fps is not farmed: dream at the input\'s rate, or resample it first (ffmpeg -r)');
-  const sink = spec.sinks[0]!;
-  const input = source.path;
-  const output = String(sink.path);
-  // Without flow every frame is dreamed on its own: both sides of a cut agree, nothing to dissolve.
-  const warmup = plan.temporal.flow ? num(values, 'warmup', DEFAULT_WARMUP, { integer: true, min: 0, max: 1000 }) : 0;
+  const queue = str(values, 'queue') ?? DEFAULT_QUEUE;
   const quiet = run.quiet || run.json;
-  const size = source.size ? parseSize(source.size) : undefined;
-  const { start, duration } = source;
-  const crf = typeof sink.crf === 'number' ? sink.crf : undefined;
-
-  // The output guard, before anything is queued: not an input, writable, replaced only with -y
-  // (a rerun that picks up the queue's state continues its own), and locked against a second farm.
-  const claim = await guardOutputs([{ path: String(spec.sinks[0]!.path), continues: existsSync(`${workDirFor(String(spec.sinks[0]!.path))}-farm`) }], {
-    inputs: specInputs(spec),
-    overwrite: overwritePolicy(run.overwrite, run.noOverwrite),
-  });
   const interrupt = interruptSignal();
   let bar: Progress | undefined;
   try {
-    const result = await runFarm({
-      input,
-      output,
+    const { result, summary } = await runFarmJob(spec, {
       redis,
-      queue: str(values, 'queue') ?? DEFAULT_QUEUE,
+      queue,
       segment: str(values, 'segment'),
-      warmup,
-      size,
-      start,
-      duration,
-      spec,
+      warmup: num(values, 'warmup', DEFAULT_WARMUP, { integer: true, min: 0, max: 1000 }),
       secret,
       redisTimeoutSeconds,
       stallSeconds: num(values, 'stall-timeout', DEFAULT_STALL_SECONDS, { min: 0.1, max: 86400 }),
       ahead: num(values, 'ahead', DEFAULT_AHEAD, { integer: true, min: 1, max: 10000 }),
-      codec: videoCodecFor(output, typeof sink.codec === 'string' ? sink.codec : undefined),
-      crf,
+      overwrite: overwritePolicy(run.overwrite, run.noOverwrite),
+      measure: Boolean(values.measure),
       signal: interrupt.signal,
       onWarning: (m) => process.stderr.write(`dreamflow: warning: ${redactText(m)}\n`),
       onPlan: (p) => {
         if (quiet) return;
         const resumed = p.alreadyDone > 0 ? `, ${p.alreadyDone} already done` : '';
-        process.stderr.write(`farm: ${p.frames} frames in ${p.segments} segment${p.segments === 1 ? '' : 's'} on ${redis.display} (queue ${str(values, 'queue') ?? DEFAULT_QUEUE}${resumed}); workers: dreamflow worker --redis ${redis.display}${secret ? '' : ' --insecure'}\n`);
+        process.stderr.write(`farm: ${p.frames} frames in ${p.segments} segment${p.segments === 1 ? '' : 's'} on ${redis.display} (queue ${queue}${resumed}); workers: dreamflow worker --redis ${redis.display}${secret ? '' : ' --insecure'}\n`);
         bar = new Progress('farm', p.frames, quiet, 'frames');
       },
       onProgress: (p) => bar?.update(p.framesDone, `${p.segmentsDone}/${p.segments} segments, ${p.active} active, ${p.workers} worker${p.workers === 1 ? '' : 's'}`),
+      onJoined: () => bar?.done(),
     });
-    bar?.done();
-    const summary: Record<string, unknown> = {
-      output: result.output,
-      frames: result.frames,
-      segments: result.segments,
-      seconds: Number(result.seconds.toFixed(2)),
-      workers: result.workers.length,
-      workerNames: result.workers,
-      fps: Number((result.fps.num / result.fps.den).toFixed(3)),
-      frameRate: `${result.fps.num}/${result.fps.den}`,
-      width: result.width,
-      height: result.height,
-      segmentFrames: result.segmentFrames,
-      warmup: result.warmup,
-      dreamedFrames: result.dreamedFrames,
-      cuts: result.cuts,
-      resumedSegments: result.resumedSegments,
-      stalled: result.stalled,
-      maxEventLoopStallMs: result.maxEventLoopStallMs,
-    };
-    if (values.measure) Object.assign(summary, await measureFarm(input, output, result, { start, duration }));
     if (run.json) console.log(JSON.stringify(summary));
     else if (!quiet) {
       const measured = values.measure ? `, flicker ratio ${summary.flickerRatio} (at cuts ${summary.cutFlickerRatio}, inside ${summary.insideFlickerRatio})` : '';
-      console.log(`wrote ${output}: ${result.frames} frames in ${result.segments} segments by ${result.workers.length} worker(s) in ${summary.seconds} s${measured}`);
+      console.log(`wrote ${result.output}: ${result.frames} frames in ${result.segments} segments by ${result.workers.length} worker(s) in ${summary.seconds} s${measured}`);
     }
   } finally {
     bar?.done();
     interrupt.release();
-    claim.release();
   }
 }

@@ -48,17 +48,33 @@ export const TILE_MARGIN = 32;
 /** Octaves below this size see almost nothing through GoogLeNet's 16-32 px strides. */
 const MIN_OCTAVE_SIDE = 40;
 
+/**
+ * The ranges validateSettings holds the settings to; the spec's fields take theirs from here.
+ * octaveScale and step must be above `above` (the fields' smallest value is a little over it).
+ */
+export const DREAM_LIMITS = {
+  octaves: { min: 1, max: 12 },
+  octaveScale: { above: 1, max: 4 },
+  iterations: { min: 0, max: 10000 },
+  step: { above: 0, max: 100 },
+  jitter: { min: 0, max: 1024 },
+  tile: { min: 64, max: 4096 },
+  seed: { min: 0 },
+} as const;
+
 export function validateSettings(s: DreamSettings): void {
   const check = (ok: boolean, what: string): void => {
     if (!ok) throw new UserError(what);
   };
-  check(Number.isInteger(s.octaves) && s.octaves >= 1 && s.octaves <= 12, `--octaves must be an integer from 1 to 12 (got ${s.octaves})`);
-  check(s.octaveScale > 1 && s.octaveScale <= 4, `--octave-scale must be above 1 and at most 4 (got ${s.octaveScale})`);
-  check(Number.isInteger(s.iterations) && s.iterations >= 0 && s.iterations <= 10000, `--iterations must be an integer from 0 to 10000 (got ${s.iterations})`);
-  check(Number.isFinite(s.step) && s.step > 0 && s.step <= 100, `--step must be above 0 and at most 100 (got ${s.step})`);
-  check(Number.isInteger(s.jitter) && s.jitter >= 0 && s.jitter <= 1024, `--jitter must be an integer from 0 to 1024 (got ${s.jitter})`);
-  check(Number.isInteger(s.tile) && s.tile >= 64 && s.tile <= 4096, `--tile must be an integer from 64 to 4096 (got ${s.tile})`);
-  check(Number.isInteger(s.seed) && s.seed >= 0, `--seed must be a non-negative integer (got ${s.seed})`);
+  const inRange = (v: number, r: { min: number; max: number }): boolean => Number.isInteger(v) && v >= r.min && v <= r.max;
+  const { octaves, octaveScale, iterations, step, jitter, tile, seed } = DREAM_LIMITS;
+  check(inRange(s.octaves, octaves), `--octaves must be an integer from ${octaves.min} to ${octaves.max} (got ${s.octaves})`);
+  check(s.octaveScale > octaveScale.above && s.octaveScale <= octaveScale.max, `--octave-scale must be above ${octaveScale.above} and at most ${octaveScale.max} (got ${s.octaveScale})`);
+  check(inRange(s.iterations, iterations), `--iterations must be an integer from ${iterations.min} to ${iterations.max} (got ${s.iterations})`);
+  check(Number.isFinite(s.step) && s.step > step.above && s.step <= step.max, `--step must be above ${step.above} and at most ${step.max} (got ${s.step})`);
+  check(inRange(s.jitter, jitter), `--jitter must be an integer from ${jitter.min} to ${jitter.max} (got ${s.jitter})`);
+  check(inRange(s.tile, tile), `--tile must be an integer from ${tile.min} to ${tile.max} (got ${s.tile})`);
+  check(Number.isInteger(s.seed) && s.seed >= seed.min, `--seed must be a non-negative integer (got ${s.seed})`);
   if (s.priors) validatePriors(s.priors);
 }
 

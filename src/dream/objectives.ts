@@ -1,57 +1,24 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../errors.js';
+import { channel } from './terms/channel.js';
+import { termKindOf, type ObjectiveTerm } from './terms/index.js';
+import { layer } from './terms/layer.js';
+
+export { channel } from './terms/channel.js';
+export { classScore, type ClassScore } from './terms/classScore.js';
+export { guide } from './terms/guide.js';
+export { layer } from './terms/layer.js';
+export { neuron } from './terms/neuron.js';
+export type { ObjectiveTerm } from './terms/index.js';
 
 /**
  * Objectives are plain data (so they cross into worker threads) built from small composable
  * pieces, after Lucid's optvis: `layer('inception_4c/output')`, `channel(l, 139)`,
- * `sum(layer(a), scale(layer(b), 0.5))`, `guide(l, features)`.
+ * `sum(layer(a), scale(layer(b), 0.5))`, `guide(l, features)`. Each kind of term is one module of
+ * terms/ (its value for both engines and its seed gradient side by side), listed in `TERM_KINDS`.
  */
-export type ObjectiveTerm =
-  /** Mean squared activation of a whole layer: the classic DeepDream objective. */
-  | { kind: 'layer'; layer: string; weight: number }
-  /** Mean activation of one channel of a layer. */
-  | { kind: 'channel'; layer: string; channel: number; weight: number }
-  /**
-   * Guided dreaming: for each position, the best dot product with any of the guide image's
-   * feature vectors at that layer (`features` is positions × channels, row-major).
-   */
-  | { kind: 'guide'; layer: string; weight: number; features: Float32Array; channels: number }
-  /**
-   * One class of the classifier: `layer` is its logits layer (score `logit`) or its softmax
-   * (score `probability`). The whole image is one input, so the network runs to the end.
-   */
-  | { kind: 'class'; layer: string; index: number; score: ClassScore; weight: number }
-  /**
-   * One neuron: a channel at one position of the layer's grid, given as fractions of the image
-   * (0.5, 0.5 = the centre) so that it names the same place at every octave size.
-   */
-  | { kind: 'neuron'; layer: string; channel: number; x: number; y: number; weight: number };
-
-export type ClassScore = 'logit' | 'probability';
-
 export interface Objective {
   terms: ObjectiveTerm[];
-}
-
-export function layer(name: string, weight = 1): Objective {
-  return { terms: [{ kind: 'layer', layer: name, weight }] };
-}
-
-export function channel(name: string, index: number, weight = 1): Objective {
-  return { terms: [{ kind: 'channel', layer: name, channel: index, weight }] };
-}
-
-export function guide(name: string, features: Float32Array, channels: number, weight = 1): Objective {
-  return { terms: [{ kind: 'guide', layer: name, weight, features, channels }] };
-}
-
-export function classScore(layerName: string, index: number, score: ClassScore = 'logit', weight = 1): Objective {
-  return { terms: [{ kind: 'class', layer: layerName, index, score, weight }] };
-}
-
-/** A neuron at (x, y), fractions of the image's width and height (default: the centre). */
-export function neuron(name: string, index: number, x = 0.5, y = 0.5, weight = 1): Objective {
-  return { terms: [{ kind: 'neuron', layer: name, channel: index, x, y, weight }] };
 }
 
 /**
@@ -59,7 +26,7 @@ export function neuron(name: string, index: number, x = 0.5, y = 0.5, weight = 1
  * they are evaluated on the whole image, never on tiles whose scores would be summed.
  */
 export function needsWholeImage(objective: Objective): boolean {
-  return objective.terms.some((t) => t.kind === 'class' || t.kind === 'neuron');
+  return objective.terms.some((t) => termKindOf(t).wholeImage);
 }
 
 export function sum(...objectives: Objective[]): Objective {
@@ -78,16 +45,7 @@ export function layersOf(objective: Objective): string[] {
 /** A short human description, e.g. `inception_4c/output:1,inception_3b/output#12:0.5`. */
 export function describe(objective: Objective): string[] {
   return objective.terms.map((t) => {
-    const what =
-      t.kind === 'channel'
-        ? `${t.layer}#${t.channel}`
-        : t.kind === 'guide'
-          ? `guide@${t.layer}`
-          : t.kind === 'class'
-            ? `class#${t.index}${t.score === 'probability' ? '(p)' : ''}`
-            : t.kind === 'neuron'
-              ? `${t.layer}#${t.channel}@${t.x.toFixed(3)},${t.y.toFixed(3)}`
-              : t.layer;
+    const what = termKindOf(t).describe(t);
     return t.weight === 1 ? what : `${what}:${t.weight}`;
   });
 }
@@ -122,29 +80,7 @@ export function evaluate(objective: Objective, activations: ReadonlyMap<string, 
     for (const t of objective.terms) {
       const act = activations.get(t.layer);
       if (!act) throw new Error(`objective needs layer ${t.layer}, which was not computed`);
-      let value: tf.Scalar;
-      if (t.kind === 'layer') {
-        value = tf.mean(tf.square(act));
-      } else if (t.kind === 'channel') {
-        const c = act.shape[act.shape.length - 1]!;
-        if (t.channel < 0 || t.channel >= c) throw new UserError(`channel ${t.channel} is out of range for ${t.layer} (0-${c - 1})`);
-        value = tf.mean(tf.slice(act, [0, 0, 0, t.channel], [-1, -1, -1, 1]));
-      } else if (t.kind === 'class') {
-        const n = act.size;
-        if (t.index < 0 || t.index >= n) throw new UserError(`class ${t.index} is out of range (0-${n - 1})`);
-        value = tf.reshape(tf.slice(tf.reshape(act, [-1]), [t.index], [1]), []) as tf.Scalar;
-      } else if (t.kind === 'neuron') {
-        const [, h, w, c] = act.shape as [number, number, number, number];
-        if (t.channel < 0 || t.channel >= c) throw new UserError(`channel ${t.channel} is out of range for ${t.layer} (0-${c - 1})`);
-        const row = Math.min(h - 1, Math.max(0, Math.floor(t.y * h)));
-        const col = Math.min(w - 1, Math.max(0, Math.floor(t.x * w)));
-        value = tf.reshape(tf.slice(act, [0, row, col, t.channel], [1, 1, 1, 1]), []) as tf.Scalar;
-      } else {
-        const c = t.channels;
-        const x = tf.reshape(act, [-1, c]);
-        const g = tf.tensor2d(t.features, [t.features.length / c, c]);
-        value = tf.mean(tf.max(tf.matMul(x, g, false, true), 1));
-      }
+      const value = termKindOf(t).tfjs(t, act);
       total = tf.add(total, tf.mul(value, t.weight));
     }
     return total;

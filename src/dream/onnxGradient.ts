@@ -1,5 +1,5 @@
 import { GraphBuilder } from '../engine/onnx/graph.js';
-import { probeDevice, SessionCache, type OnnxDevice } from '../engine/onnx/runtime.js';
+import { loadOrt, probeDevice, SessionCache, type OnnxDevice } from '../engine/onnx/runtime.js';
 import { UserError } from '../errors.js';
 import { readBlobs } from '../models/blobs.js';
 import { resolveLayer } from '../models/catalog.js';
@@ -7,14 +7,15 @@ import type { ModelManifest } from '../models/manifest.js';
 import { onnxWeights, writeNetwork, type GraphValue, type MaxPoolGradient, type OnnxWeights } from '../models/onnxNetwork.js';
 import type { TileGradient, TileJob } from './gradient.js';
 import type { RgbImage } from './image.js';
-import { layersOf, type Objective, type ObjectiveTerm } from './objectives.js';
+import { layersOf, type Objective } from './objectives.js';
+import { termKindOf } from './terms/index.js';
 
 type Ort = NonNullable<ReturnType<typeof import('../engine/onnx/runtime.js').loadOrt>>;
 
 /**
  * The objective written into an ONNX graph: its value (a scalar) and, for the gradient, the seed
- * d objective / d activation of every layer it reads. Same arithmetic as `evaluate` in
- * objectives.ts, whose gradient tfjs takes by autodiff.
+ * d objective / d activation of every layer it reads, from each term kind's `onnx` writer
+ * (terms/), which sits beside its tfjs value, whose gradient tfjs takes by autodiff.
  */
 function writeObjective(
   g: GraphBuilder,
@@ -24,85 +25,20 @@ function writeObjective(
 ): { value: string; seeds: Map<string, string> } {
   const terms: string[] = [];
   const seeds = new Map<string, string[]>();
-  const seed = (layer: string, grad: () => string): void => {
-    if (!withSeeds) return;
-    const list = seeds.get(layer) ?? [];
-    list.push(grad());
-    seeds.set(layer, list);
-  };
   for (const t of objective.terms) {
     const act = acts.get(t.layer);
     if (!act) throw new Error(`objective needs layer ${t.layer}, which was not computed`);
-    const value = termValue(g, t, act, seed);
+    const seed = (grad: () => string): void => {
+      if (!withSeeds) return;
+      const list = seeds.get(t.layer) ?? [];
+      list.push(grad());
+      seeds.set(t.layer, list);
+    };
+    const value = termKindOf(t).onnx(g, t, act, seed);
     terms.push(g.mul(value, g.scalar(t.weight)));
   }
   const value = g.sum(terms);
   return { value, seeds: new Map([...seeds].map(([k, v]) => [k, g.sum(v)])) };
-}
-
-function checkChannel(t: { layer: string; channel: number }, channels: number): void {
-  if (!Number.isInteger(t.channel) || t.channel < 0 || t.channel >= channels) {
-    throw new UserError(`channel ${t.channel} is out of range for ${t.layer} (0-${channels - 1})`);
-  }
-}
-
-/** A one-hot constant of the activation's shape with `scale` at flat index `at`. */
-function oneHot(g: GraphBuilder, shape: readonly number[], at: number, scale: number): string {
-  const mask = new Float32Array(shape.reduce((a, b) => a * b, 1));
-  mask[at] = scale;
-  return g.constant(mask, shape, 'seed');
-}
-
-function termValue(g: GraphBuilder, t: ObjectiveTerm, act: GraphValue, seed: (layer: string, grad: () => string) => void): string {
-  const size = act.shape.reduce((a, b) => a * b, 1);
-  switch (t.kind) {
-    case 'layer': {
-      // mean(a²); d/da = 2a/N
-      seed(t.layer, () => g.mul(act.name, g.scalar((2 * t.weight) / size)));
-      return g.op('ReduceMean', [g.mul(act.name, act.name)], { keepdims: 0 });
-    }
-    case 'channel': {
-      const [, c, h, w] = act.shape as [number, number, number, number];
-      checkChannel(t, c);
-      seed(t.layer, () => {
-        const mask = new Float32Array(size);
-        mask.fill(t.weight / (h * w), t.channel * h * w, (t.channel + 1) * h * w);
-        return g.constant(mask, act.shape, 'seed');
-      });
-      const slice = g.op('Slice', [act.name, g.ints([t.channel]), g.ints([t.channel + 1]), g.ints([1])]);
-      return g.op('ReduceMean', [slice], { keepdims: 0 });
-    }
-    case 'neuron': {
-      const [, c, h, w] = act.shape as [number, number, number, number];
-      checkChannel(t, c);
-      const row = Math.min(h - 1, Math.max(0, Math.floor(t.y * h)));
-      const col = Math.min(w - 1, Math.max(0, Math.floor(t.x * w)));
-      const at = (t.channel * h + row) * w + col;
-      seed(t.layer, () => oneHot(g, act.shape, at, t.weight));
-      return g.reshape(g.op('Gather', [g.reshape(act.name, [-1]), g.ints([at])], { axis: 0 }), []);
-    }
-    case 'class': {
-      if (!Number.isInteger(t.index) || t.index < 0 || t.index >= size) throw new UserError(`class ${t.index} is out of range (0-${size - 1})`);
-      seed(t.layer, () => oneHot(g, act.shape, t.index, t.weight));
-      return g.reshape(g.op('Gather', [g.reshape(act.name, [-1]), g.ints([t.index])], { axis: 0 }), []);
-    }
-    case 'guide': {
-      // For each position, the best dot product with any guide feature vector; its gradient is
-      // that best-matching guide vector, averaged over positions.
-      const [, c, h, w] = act.shape as [number, number, number, number];
-      const positions = h * w;
-      const m = t.features.length / t.channels;
-      const x = g.op('Transpose', [g.reshape(act.name, [c, positions])], { perm: [1, 0] });
-      const guideRows = g.constant(t.features, [m, c], 'guide');
-      const scores = g.op('MatMul', [x, g.op('Transpose', [guideRows], { perm: [1, 0] })]);
-      seed(t.layer, () => {
-        const best = g.op('ArgMax', [scores], { axis: 1, keepdims: 0 });
-        const chosen = g.mul(g.op('Gather', [guideRows, best], { axis: 0 }), g.scalar(t.weight / positions));
-        return g.reshape(g.op('Transpose', [chosen], { perm: [1, 0] }), act.shape);
-      });
-      return g.op('ReduceMean', [g.op('ReduceMax', [scores, g.ints([1])], { keepdims: 0 })], { keepdims: 0 });
-    }
-  }
 }
 
 export type GraphKind = 'gradient' | 'value' | 'features';
@@ -142,6 +78,13 @@ export class OnnxNetwork {
     const weights = onnxWeights(manifest, await readBlobs(manifest, dir));
     const maxPoolGradient = opts.maxPoolGradient ?? maxPoolGradientFor(opts.device);
     return new OnnxNetwork(manifest, weights, new SessionCache(ort, opts), maxPoolGradient);
+  }
+
+  /** Load ONNX Runtime and the model's graphs' weights in this thread, for the TileEngine seam. */
+  static async open(manifest: ModelManifest, opts: { dir: string; device: OnnxDevice; threads: number }): Promise<OnnxNetwork> {
+    const ort = loadOrt();
+    if (!ort) throw new UserError('backend "onnx" needs onnxruntime-node, which did not load; reinstall with npm ci, or use --backend wasm');
+    return OnnxNetwork.load(ort, manifest, opts.dir, { device: opts.device, threads: opts.threads });
   }
 
   /**

@@ -40,15 +40,31 @@ export function activePriors(p: DreamPriors | undefined): DreamPriors | undefine
   return p.tv > 0 || p.decay > 0 || p.blur > 0 || p.blurEnd > 0 || p.decorrelate ? p : undefined;
 }
 
+/** The ranges validatePriors holds the priors to (the spec's fields take theirs from here). */
+export const PRIOR_LIMITS = { tv: { min: 0, max: 100 }, blur: { min: 0, max: 50 } } as const;
+
 export function validatePriors(p: DreamPriors): void {
   const check = (ok: boolean, what: string): void => {
     if (!ok) throw new UserError(what);
   };
-  check(Number.isFinite(p.tv) && p.tv >= 0 && p.tv <= 100, `--tv must be from 0 to 100 (got ${p.tv})`);
+  const { tv, blur } = PRIOR_LIMITS;
+  check(Number.isFinite(p.tv) && p.tv >= tv.min && p.tv <= tv.max, `--tv must be from ${tv.min} to ${tv.max} (got ${p.tv})`);
   check(Number.isFinite(p.decay) && p.decay >= 0 && p.decay < 1, `--decay must be at least 0 and below 1 (got ${p.decay})`);
-  check(Number.isFinite(p.blur) && p.blur >= 0 && p.blur <= 50, `--blur sigma must be from 0 to 50 pixels (got ${p.blur})`);
-  check(Number.isFinite(p.blurEnd) && p.blurEnd >= 0 && p.blurEnd <= 50, `--blur end sigma must be from 0 to 50 pixels (got ${p.blurEnd})`);
+  check(Number.isFinite(p.blur) && p.blur >= blur.min && p.blur <= blur.max, `--blur sigma must be from ${blur.min} to ${blur.max} pixels (got ${p.blur})`);
+  check(Number.isFinite(p.blurEnd) && p.blurEnd >= blur.min && p.blurEnd <= blur.max, `--blur end sigma must be from ${blur.min} to ${blur.max} pixels (got ${p.blurEnd})`);
   check(BLUR_TARGETS.includes(p.blurTarget), `--blur-target must be gradient or image (got ${p.blurTarget})`);
+}
+
+/** `--blur S[:E]`: sigma S at the first step of each octave, annealed linearly to E (default 0). */
+export function parseBlur(text: string): { blur: number; blurEnd: number } {
+  const m = /^\s*([\d.]+)\s*(?::\s*([\d.]+)\s*)?$/.exec(text);
+  const blur = m ? Number(m[1]) : NaN;
+  const blurEnd = m?.[2] === undefined ? 0 : Number(m[2]);
+  const { max } = PRIOR_LIMITS.blur;
+  if (!Number.isFinite(blur) || !Number.isFinite(blurEnd) || blur > max || blurEnd > max) {
+    throw new UserError(`--blur must be a sigma in pixels (0-${max}), optionally annealed to another: e.g. 1 or 2:0.5 (got "${text}")`);
+  }
+  return { blur, blurEnd };
 }
 
 /** Sigma of step `i` of `n` within an octave: linear from `start` to `end`. */

@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { initBackend, type BackendName, type BackendRequest } from '../engine/backend.js';
+import { backendNamed, initBackend, type BackendName, type BackendRequest } from '../engine/backend.js';
 import type { GradientMode } from '../engine/conv.js';
 import { deviceMemoryBytes } from '../engine/onnx/deviceMemory.js';
 import { disableOrtTelemetry, type OnnxDevice } from '../engine/onnx/runtime.js';
@@ -206,40 +206,28 @@ class PooledRunner implements GradientRunner {
   }
 }
 
-function defaultWorkers(backend: BackendName): number {
-  // One GPU context per process is what tfjs-node-gpu wants.
-  if (backend === 'tensorflow') return 0;
-  // ONNX Runtime runs one tile on every core by itself (its intra-op pool); one worker keeps that
-  // off the main thread (session.run blocks it), and whole images are fewer, larger tiles
-  // (measured faster than one single-threaded worker per core: bench/results/engine.json).
-  if (backend === 'onnx') return 1;
-  // wasm and cpu are single-threaded: one worker per core.
-  const cores = availableParallelism();
-  return cores > 1 ? cores : 0;
-}
-
 /** Load a model (finding or downloading its weights) and start where it runs. */
 export async function createRunner(opts: RunnerOptions = {}): Promise<GradientRunner> {
   const manifest = loadManifest(opts.model);
   const device = opts.device ?? 'cpu';
-  // A GPU provider is ONNX Runtime's: auto goes there, the tfjs backends cannot.
-  if (device !== 'cpu' && opts.backend !== undefined && opts.backend !== 'auto' && opts.backend !== 'onnx') {
+  // A device is its backends' (a GPU provider is ONNX Runtime's): auto goes there, others cannot.
+  if (device !== 'cpu' && opts.backend !== undefined && opts.backend !== 'auto' && !backendNamed(opts.backend)?.devices.includes(device)) {
     throw new UserError(`--device ${device} is for the onnx backend; --backend ${opts.backend} picks its device itself`);
   }
   const backend = await initBackend(opts.backend ?? 'auto');
+  const entry = backendNamed(backend)!;
   const dir = await locateWeights(manifest, {
     weightsDir: opts.weightsDir,
     onProgress: opts.quiet ? undefined : progressPrinter(`downloading ${manifest.name}`),
   });
-  const workers = opts.workers ?? defaultWorkers(backend);
+  // Defaults by backend, and why, in engine/backend.ts (`BACKENDS`).
+  const workers = opts.workers ?? entry.workers(availableParallelism());
   const engine: EngineOptions = {
     model: manifest.name,
     dir,
     backend,
-    // The custom gradient pays off where forward convolution is fast (wasm: 3x, see bench); the
-    // pure-JS cpu backend's fused convolution is slower than its own plain ops.
-    gradientMode: opts.gradientMode ?? (backend === 'cpu' ? 'autodiff' : 'custom'),
-    device: backend === 'onnx' ? device : 'cpu',
+    gradientMode: opts.gradientMode ?? entry.gradientMode,
+    device: entry.devices.includes(device) ? device : 'cpu',
     threads: opts.threads ?? Math.max(1, Math.floor(availableParallelism() / Math.max(1, workers))),
   };
   // A GPU takes whole frames up to what its memory allows (one worker, the onnx default, feeds it).

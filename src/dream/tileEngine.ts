@@ -1,14 +1,13 @@
-import type { BackendName } from '../engine/backend.js';
-import { initBackend } from '../engine/backend.js';
+import { backendNamed, type BackendName, type EngineKind } from '../engine/backend.js';
 import type { GradientMode } from '../engine/conv.js';
-import { loadOrt, type OnnxDevice } from '../engine/onnx/runtime.js';
+import type { OnnxDevice } from '../engine/onnx/runtime.js';
 import { UserError } from '../errors.js';
-import { loadManifest } from '../models/manifest.js';
-import { Network } from '../models/network.js';
-import { layerFeatures, tileGradient, tileValue, type TileGradient, type TileJob } from './gradient.js';
+import { loadManifest, type ModelManifest } from '../models/manifest.js';
+import type { TileGradient, TileJob } from './gradient.js';
 import type { RgbImage } from './image.js';
 import type { Objective } from './objectives.js';
 import { OnnxNetwork } from './onnxGradient.js';
+import { TfjsEngine } from './tfjsEngine.js';
 
 /**
  * One loaded network answering tile requests, whatever runs it: tfjs (wasm, cpu, tensorflow) in
@@ -40,34 +39,18 @@ export interface EngineOptions {
   threads: number;
 }
 
-class TfjsEngine implements TileEngine {
-  constructor(private readonly net: Network) {}
-  async gradient(job: TileJob, objective: Objective): Promise<TileGradient> {
-    return tileGradient(this.net, job, objective);
-  }
-  async value(job: TileJob, objective: Objective): Promise<number> {
-    return tileValue(this.net, job, objective);
-  }
-  async features(image: RgbImage, layer: string): Promise<{ features: Float32Array; channels: number }> {
-    return layerFeatures(this.net, image, layer);
-  }
-  async forget(): Promise<void> {}
-  async held(): Promise<{ objectives: number; graphs: number }> {
-    return { objectives: 0, graphs: 0 };
-  }
-  async close(): Promise<void> {
-    this.net.dispose();
-  }
-}
+/**
+ * Which module runs each kind of engine (engine/backend.ts's `BACKENDS` says which kind a
+ * backend is): one line each. docs/architecture.md, "Where to add things".
+ */
+const TILE_ENGINES: { [K in EngineKind]: (manifest: ModelManifest, opts: EngineOptions) => Promise<TileEngine> } = {
+  onnx: (manifest, opts) => OnnxNetwork.open(manifest, opts),
+  tfjs: (manifest, opts) => TfjsEngine.open(manifest, opts),
+};
 
 /** Load the model onto the chosen backend in the calling thread. */
 export async function loadEngine(opts: EngineOptions): Promise<TileEngine> {
-  const manifest = loadManifest(opts.model);
-  if (opts.backend === 'onnx') {
-    const ort = loadOrt();
-    if (!ort) throw new UserError('backend "onnx" needs onnxruntime-node, which did not load; reinstall with npm ci, or use --backend wasm');
-    return OnnxNetwork.load(ort, manifest, opts.dir, { device: opts.device, threads: opts.threads });
-  }
-  await initBackend(opts.backend);
-  return new TfjsEngine(await Network.load(manifest, opts.dir, opts.gradientMode));
+  const backend = backendNamed(opts.backend);
+  if (!backend) throw new UserError(`unknown backend "${opts.backend}"`);
+  return TILE_ENGINES[backend.engine](loadManifest(opts.model), opts);
 }

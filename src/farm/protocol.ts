@@ -9,7 +9,7 @@ import type { SegmentPlan } from './plan.js';
 export const DEFAULT_QUEUE = 'dreamflow';
 
 /** Bumped when SegmentJob changes meaning, so an old worker refuses a job it would misread. */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 /** Finished segments and shipped sources wait this long for their coordinator (a coordinator can be restarted). */
 export const RESULT_TTL_SECONDS = 7 * 24 * 3600;
@@ -42,13 +42,14 @@ export interface SegmentJob extends Omit<SegmentPlan, 'index' | 'seekSeconds'> {
   pieces: SourcePiece[];
   /** The guide image's bytes when the dream stage has a guide; the spec's `guide` is then only its file name. */
   guide?: ShippedFile & { name: string };
-  /** The farm's pipeline spec (validated by the coordinator): its stages are what every segment's frames go through. */
+  /**
+   * The farm's pipeline spec (validated by the coordinator), carried once: its stages are what
+   * every segment's frames go through, its source's `size` and its video sink's codec and crf
+   * are read from it by the worker as by the coordinator (settings.ts).
+   */
   spec: PipelineSpec;
-  width: number;
-  height: number;
+  /** The input's frame rate (from its packets' timestamps; the spec names none on a farm). */
   fps: Rational;
-  codec: string | undefined;
-  crf: number | undefined;
   /** File frame number of the job's frame 0 (--start): frame indices (and jitter seeds) count from it. */
   indexBase: number;
 }

@@ -1,15 +1,16 @@
 /**
  * A farm worker: takes segment jobs from the BullMQ queue, checks their signature, fetches the
  * segment's pieces of the input (and the guide image) from Redis, dreams them with the same
- * temporal stage as `dreamflow video` (warm-up frames first), encodes them exactly as the video
- * job encodes its segments, and stores the signed result in Redis for the coordinator. It reads
- * no path a job names (docs/architecture.md, "The farm's trust boundary").
+ * stages as `dreamflow video` (warm-up frames first) into a segment sink that encodes them
+ * exactly as the video job encodes its segments (segmentSink.ts), and stores the signed result
+ * in Redis for the coordinator. It reads no path a job names (docs/architecture.md, "The farm"
+ * and "The farm's trust boundary").
  *
  * Dreaming runs in worker threads (the gradient pool), so this thread stays free to renew the
  * job's lock; a worker that dies stops renewing, and after `heartbeat` seconds another worker's
  * stalled-job check puts the segment back in the queue.
  */
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -17,22 +18,24 @@ import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { createRunner, type GradientRunner, type RunnerOptions } from '../dream/runner.js';
 import { UserError } from '../errors.js';
-import { FrameDecoder } from '../media/decoder.js';
+import type { Size } from '../media/decoder.js';
+import { probe } from '../media/probe.js';
 import { loadOpenCv } from '../flow/cv.js';
-import { FrameEncoder } from '../media/encoder.js';
 import { loadManifest } from '../models/manifest.js';
-import type { Frame } from '../frame.js';
+import type { Frame, Sink, Stage } from '../frame.js';
 import { objectiveOf } from '../pipeline/dream.js';
 import { checkDreamMemory } from '../pipeline/footprint.js';
-import { throughStage } from '../pipeline/videoJob.js';
+import { runLoop } from '../pipeline/runLoop.js';
+import { workingSize } from '../pipeline/videoJob.js';
 import { validateSpec, type PipelineSpec } from '../pipeline/spec.js';
 import { createStage, stagePlan, type StagePlan } from '../pipeline/stages.js';
 import { RefusedJob, openJob, resultMac, type FarmSecret } from './auth.js';
-import { packFrames } from './dissolve.js';
+import { PieceDecoder } from './pieces.js';
 import { PROTOCOL_VERSION, RESULT_TTL_SECONDS, doneKey, jobIdOf, resultKey, type SegmentJob, type SegmentPart, type SegmentResult, type SignedJob } from './protocol.js';
+import { SegmentSink } from './segmentSink.js';
+import { farmVideoOf, type FarmVideo } from './settings.js';
 import { MAX_GUIDE_BYTES, MAX_PIECE_BYTES, fetchShipped } from './source.js';
 import { connectRedis, connectionOptions, type RedisTarget } from './redis.js';
-
 
 export interface FarmWorkerOptions {
   redis: RedisTarget;
@@ -136,7 +139,7 @@ export class FarmWorker {
   }
 
   /** The job's content if it is signed with this farm's secret and names nothing on this machine. */
-  private open(job: Job<SignedJob, SegmentResult>): { d: SegmentJob; plan: StagePlan } {
+  private open(job: Job<SignedJob, SegmentResult>): { d: SegmentJob; plan: StagePlan; video: FarmVideo } {
     try {
       const d = openJob(this.opts.secret, job.data);
       if (d.version !== PROTOCOL_VERSION) throw new RefusedJob(`its format ${d.version} is not this worker's (${PROTOCOL_VERSION}); update dreamflow`);
@@ -148,7 +151,9 @@ export class FarmWorker {
       // The segment is inside the signature, the job id is not: a signed job copied under
       // another segment's id (a replay) would dream one segment twice and never the other.
       if (job.id !== jobIdOf(String(d.farmId), Number(d.segment))) throw new RefusedJob(`its signed segment (${String(d.farmId)} #${String(d.segment)}) does not match its job id (a replayed job)`);
-      return { d, plan: stagePlan(validateSpec(d.spec, 'job')) };
+      const spec = validateSpec(d.spec, 'job');
+      // Size, codec and crf come from the spec, read as the coordinator reads them (settings.ts).
+      return { d, plan: stagePlan(spec), video: farmVideoOf(spec) };
     } catch (err) {
       if (!(err instanceof RefusedJob || err instanceof UserError)) throw err;
       if (job.id !== undefined) this.refused.add(job.id);
@@ -165,8 +170,7 @@ export class FarmWorker {
   }
 
   private async process(job: Job<SignedJob, SegmentResult>, token: string | undefined): Promise<SegmentResult> {
-    const { d, plan: checked } = this.open(job);
-    let plan = checked;
+    const { d, plan: checked, video } = this.open(job);
     const label = `segment ${d.segment + 1}/${d.segments} (frames ${d.first}-${d.end - 1}, ${d.first - d.warmupFrom} warm-up)`;
     // The same job again once its segment was collected (run twice, or added again): nothing to
     // do, and its pieces may be gone from Redis already.
@@ -178,95 +182,23 @@ export class FarmWorker {
     const started = performance.now();
     const stall = monitorEventLoopDelay({ resolution: 10 });
     stall.enable();
+    const spent = (): { seconds: number; maxEventLoopStallMs: number } => ({ seconds: (performance.now() - started) / 1000, maxEventLoopStallMs: Math.round(stall.max / 1e6) });
     const dir = await mkdtemp(join(tmpdir(), `${TEMP_PREFIX}${process.pid}-`));
     const pieces = new PieceDecoder();
-    let encoder: FrameEncoder | undefined;
+    let sink: SegmentSink | undefined;
     // Each segment makes its own objective: its guide features and graphs go with the segment.
     let release: (() => Promise<void>) | undefined;
     try {
-      const store = this.store!;
-      const paths: string[] = [];
-      for (const [i, piece] of d.pieces.entries()) {
-        const path = join(dir, `piece-${i}.${piece.format}`);
-        await fetchShipped(store, piece, MAX_PIECE_BYTES, path);
-        paths.push(path);
-      }
-      if (d.guide) {
-        const path = join(dir, d.guide.name);
-        await fetchShipped(store, d.guide, MAX_GUIDE_BYTES, path);
-        plan = stagePlan(withGuide(d.spec, path));
-      }
-      // This machine's memory for this job's frames (with this machine's engine), before loading
-      // anything: a plain error, so the segment is tried on another worker (a larger machine).
-      try {
-        checkDreamMemory({ ...plan.dream, backend: this.opts.machine.backend ?? 'auto', workers: this.opts.machine.workers }, { width: d.width, height: d.height }, 'video');
-      } catch (err) {
-        if (err instanceof UserError) throw new Error(err.message);
-        throw err;
-      }
+      const { paths, plan, size } = await this.fetchInput(d, checked, video, dir);
       const runner = await this.runnerFor({ ...this.opts.machine, model: plan.dream.model });
       const objective = await objectiveOf(plan.dream, runner);
       release = () => runner.release(objective);
       const stage = createStage(plan, runner, objective);
-      const size = { width: d.width, height: d.height };
-      // The body may be empty (a segment no longer than the dissolves): then no file is made.
-      if (d.tailFrom > d.first) encoder = await FrameEncoder.open(join(dir, 'segment.mp4'), { ...size, fps: d.fps, codec: d.codec, crf: d.crf, faststart: false });
-      const expected = d.end - d.decodeFrom;
-      const source = pieces.frames(paths, { size, maxFrames: expected, onWarning: (m) => this.opts.log(`${label}: ${m}`) });
-      const frameSeconds = d.fps.den / d.fps.num;
-      const head: Uint8Array[] = [];
-      const tail: Uint8Array[] = [];
-      let decoded = 0;
-      const stopped = new Promise<never>((_, reject) => this.stopController.signal.addEventListener('abort', () => reject(new Stopping()), { once: true }));
-      stopped.catch(() => undefined);
-      if (this.stopController.signal.aborted) throw new Stopping();
-      // Frame numbers as a single-machine run gives them: the per-frame jitter seed depends on it.
-      const select = (frame: Frame, ordinal: number): Frame | undefined => {
-        const at = d.decodeFrom + ordinal;
-        if (at < d.warmupFrom) return undefined;
-        const index = at - d.indexBase;
-        return { ...frame, index, ptsSeconds: index * frameSeconds };
-      };
-      for await (const { dreamed, ordinal } of throughStage(source, stage, { select, abort: stopped })) {
-        decoded = ordinal + 1;
-        const at = d.decodeFrom + ordinal;
-        if (at < d.first) head.push(dreamed.data);
-        else if (at >= d.tailFrom) tail.push(dreamed.data);
-        else await encoder!.write(dreamed);
-        if (at >= d.first) await job.updateProgress(at + 1 - d.first);
-      }
-      if (decoded !== expected) throw new Error(`decoded ${decoded} of the ${expected} frames from frame ${d.decodeFrom} of the shipped pieces`);
-      const parts: Partial<Record<SegmentPart, Buffer>> = {};
-      if (encoder) {
-        await encoder.close();
-        parts.body = await readFile(join(dir, 'segment.mp4'));
-      }
-      if (head.length > 0) parts.head = await packFrames(head);
-      if (tail.length > 0) parts.tail = await packFrames(tail);
-      const key = resultKey(this.opts.queue, d.farmId, d.segment);
-      // Collected while this worker dreamed it too (a lock that expired under a slow worker): the
-      // first result stands; a second copy would only wait in Redis for nobody.
-      if (await this.collected(d)) {
-        this.opts.log(`${label}: already collected; this second result is dropped`);
-        return { worker: this.name, frames: 0, warmupFrames: 0, seconds: (performance.now() - started) / 1000, bytes: 0, maxEventLoopStallMs: Math.round(stall.max / 1e6) };
-      }
-      const fields: Record<string, Buffer | string> = { ...parts };
-      if (this.opts.secret) fields['mac'] = resultMac(this.opts.secret, d.farmId, d.segment, parts);
-      await store.multi().del(key).hset(key, fields).expire(key, RESULT_TTL_SECONDS).exec();
-      await store.multi().sadd(doneKey(this.opts.queue, d.farmId), String(d.segment)).expire(doneKey(this.opts.queue, d.farmId), RESULT_TTL_SECONDS).exec();
-      const bytes = Object.values(parts).reduce((sum, b) => sum + b.length, 0);
-      const seconds = (performance.now() - started) / 1000;
-      const result: SegmentResult = {
-        worker: this.name,
-        frames: d.end - d.first,
-        warmupFrames: d.first - d.warmupFrom,
-        seconds,
-        bytes,
-        maxEventLoopStallMs: Math.round(stall.max / 1e6),
-      };
-      this.segmentsDone++;
-      this.opts.log(`${label}: done in ${seconds.toFixed(1)} s (event loop stalled at most ${result.maxEventLoopStallMs} ms)`);
-      return result;
+      sink = await SegmentSink.open(d, join(dir, 'segment.mp4'), { ...size, fps: d.fps, codec: video.codec, crf: video.crf });
+      const source = pieces.frames(paths, { size, maxFrames: d.end - d.decodeFrom, onWarning: (m) => this.opts.log(`${label}: ${m}`) });
+      await this.dream(job, d, source, stage, sink);
+      await sink.close();
+      return await this.storeResult(d, await sink.parts(), label, spent);
     } catch (err) {
       if (err instanceof Stopping || this.stopController.signal.aborted) {
         // Hand the segment back now rather than after the lock expires.
@@ -279,44 +211,101 @@ export class FarmWorker {
       stall.disable();
       await release?.().catch(() => undefined);
       await pieces.close();
-      await encoder?.abort();
+      await sink?.abort();
       await rm(dir, { recursive: true, force: true });
     }
+  }
+
+  /**
+   * The job's pieces (and guide image) fetched into `dir` and checked against their signed
+   * hashes, the stage plan with the shipped guide, and the working size: the pieces' own size
+   * under the spec's `size`, as the coordinator reads it from the whole input.
+   */
+  private async fetchInput(d: SegmentJob, checked: StagePlan, video: FarmVideo, dir: string): Promise<{ paths: string[]; plan: StagePlan; size: Size }> {
+    const store = this.store!;
+    const paths: string[] = [];
+    for (const [i, piece] of d.pieces.entries()) {
+      const path = join(dir, `piece-${i}.${piece.format}`);
+      await fetchShipped(store, piece, MAX_PIECE_BYTES, path);
+      paths.push(path);
+    }
+    let plan = checked;
+    if (d.guide) {
+      const path = join(dir, d.guide.name);
+      await fetchShipped(store, d.guide, MAX_GUIDE_BYTES, path);
+      plan = stagePlan(withGuide(d.spec, path));
+    }
+    if (paths.length === 0) throw new Error('the job ships no pieces of the input');
+    const media = await probe(paths[0]!);
+    const size = workingSize(media.width, media.height, video.size);
+    // This machine's memory for this job's frames (with this machine's engine), before loading
+    // anything: a plain error, so the segment is tried on another worker (a larger machine).
+    try {
+      checkDreamMemory({ ...plan.dream, backend: this.opts.machine.backend ?? 'auto', workers: this.opts.machine.workers }, size, 'video');
+    } catch (err) {
+      if (err instanceof UserError) throw new Error(err.message);
+      throw err;
+    }
+    return { paths, plan, size };
+  }
+
+  /**
+   * The one run loop (pipeline/runLoop.ts): the piece source through the stage chain into the
+   * segment sink, frames [warmupFrom, end) of it, and the job's progress after each frame.
+   */
+  private async dream(job: Job<SignedJob, SegmentResult>, d: SegmentJob, source: AsyncIterable<Frame>, stage: Stage, sink: SegmentSink): Promise<void> {
+    const expected = d.end - d.decodeFrom;
+    const frameSeconds = d.fps.den / d.fps.num;
+    let decoded = 0;
+    const stopped = new Promise<never>((_, reject) => this.stopController.signal.addEventListener('abort', () => reject(new Stopping()), { once: true }));
+    stopped.catch(() => undefined);
+    if (this.stopController.signal.aborted) throw new Stopping();
+    // Frame numbers as a single-machine run gives them: the per-frame jitter seed depends on it.
+    const select = (frame: Frame, ordinal: number): Frame | undefined => {
+      decoded = ordinal + 1;
+      const at = d.decodeFrom + ordinal;
+      if (at < d.warmupFrom) return undefined;
+      const index = at - d.indexBase;
+      return { ...frame, index, ptsSeconds: index * frameSeconds };
+    };
+    const progress: Sink = {
+      write: async (frame) => {
+        const at = frame.index + d.indexBase;
+        if (at >= d.first) await job.updateProgress(at + 1 - d.first);
+      },
+      close: async () => undefined,
+      abort: async () => undefined,
+    };
+    await runLoop(source, stage, [sink, progress], { select, abort: stopped });
+    if (decoded !== expected) throw new Error(`decoded ${decoded} of the ${expected} frames from frame ${d.decodeFrom} of the shipped pieces`);
+  }
+
+  /** Sign and store the result's parts for the coordinator, unless it collected the segment already. */
+  private async storeResult(d: SegmentJob, parts: Partial<Record<SegmentPart, Buffer>>, label: string, spent: () => { seconds: number; maxEventLoopStallMs: number }): Promise<SegmentResult> {
+    const store = this.store!;
+    const key = resultKey(this.opts.queue, d.farmId, d.segment);
+    // Collected while this worker dreamed it too (a lock that expired under a slow worker): the
+    // first result stands; a second copy would only wait in Redis for nobody.
+    if (await this.collected(d)) {
+      this.opts.log(`${label}: already collected; this second result is dropped`);
+      return { worker: this.name, frames: 0, warmupFrames: 0, ...spent(), bytes: 0 };
+    }
+    const fields: Record<string, Buffer | string> = { ...parts };
+    if (this.opts.secret) fields['mac'] = resultMac(this.opts.secret, d.farmId, d.segment, parts);
+    await store.multi().del(key).hset(key, fields).expire(key, RESULT_TTL_SECONDS).exec();
+    await store.multi().sadd(doneKey(this.opts.queue, d.farmId), String(d.segment)).expire(doneKey(this.opts.queue, d.farmId), RESULT_TTL_SECONDS).exec();
+    const bytes = Object.values(parts).reduce((sum, b) => sum + b.length, 0);
+    const { seconds, maxEventLoopStallMs } = spent();
+    const result: SegmentResult = { worker: this.name, frames: d.end - d.first, warmupFrames: d.first - d.warmupFrom, seconds, bytes, maxEventLoopStallMs };
+    this.segmentsDone++;
+    this.opts.log(`${label}: done in ${seconds.toFixed(1)} s (event loop stalled at most ${result.maxEventLoopStallMs} ms)`);
+    return result;
   }
 }
 
 /** The spec with the dream stage's guide at `path` (the shipped copy in this worker's temp folder). */
 function withGuide(spec: PipelineSpec, path: string): PipelineSpec {
   return validateSpec({ ...spec, stages: spec.stages.map((st) => (st.kind === 'dream' ? { ...st, guide: path } : st)) }, 'job');
-}
-
-/** Decodes pieces one after another as one stream of frames; close() stops the one in progress. */
-class PieceDecoder {
-  private current: FrameDecoder | undefined;
-  private closed = false;
-
-  async *frames(paths: readonly string[], opts: { size: { width: number; height: number }; maxFrames: number; onWarning: (m: string) => void }): AsyncGenerator<Frame> {
-    let left = opts.maxFrames;
-    for (const path of paths) {
-      if (left <= 0 || this.closed) return;
-      const decoder = await FrameDecoder.open(path, { size: opts.size, maxFrames: left, onWarning: opts.onWarning });
-      this.current = decoder;
-      try {
-        for await (const frame of decoder) {
-          left--;
-          yield frame;
-        }
-      } finally {
-        await decoder.close();
-        this.current = undefined;
-      }
-    }
-  }
-
-  async close(): Promise<void> {
-    this.closed = true;
-    await this.current?.close();
-  }
 }
 
 /** Temp folders of worker processes on this machine that are gone (SIGKILLed mid-segment). */

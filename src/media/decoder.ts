@@ -68,6 +68,8 @@ export class FrameDecoder implements Source {
   private started = false;
   private closed = false;
   private decoded = 0;
+  private path = '';
+  private opts: DecodeOptions = {};
 
   private constructor(
     label: string,
@@ -115,11 +117,22 @@ export class FrameDecoder implements Source {
     this.info = info;
   }
 
-  /** Probe `path` and prepare to decode it. Bad inputs throw a UserError naming the file. */
-  static async open(path: string, opts: DecodeOptions = {}): Promise<FrameDecoder> {
+  /** Probe `path` (unless `probed` is what ffprobe said already) and prepare to decode it. Bad inputs throw a UserError naming the file. */
+  static async open(path: string, opts: DecodeOptions = {}, probed?: MediaInfo): Promise<FrameDecoder> {
     validateOptions(opts);
-    const media = await probe(path);
+    // A job that probed the input already hands its answer in: the input is probed once.
+    const media = probed ?? (await probe(path));
     const timing = await probeFrameTiming(path, media);
+    return FrameDecoder.probed(path, media, timing, opts);
+  }
+
+  /** The same input decoded with other options (a working size found from the probe): no second probe. */
+  withOptions(opts: Omit<DecodeOptions, 'start' | 'duration' | 'rate'>): FrameDecoder {
+    validateOptions(opts);
+    return FrameDecoder.probed(this.path, this.media, this.timing, { ...this.opts, ...opts });
+  }
+
+  private static probed(path: string, media: MediaInfo, timing: FrameTiming | undefined, opts: DecodeOptions): FrameDecoder {
     const start = opts.start ?? 0;
     // Accurate input seeking: -ss before -i seeks to a keyframe and decodes/drops up to `start`.
     const inputArgs = start > 0 ? ['-ss', String(start), '-i', localFile(path)] : ['-i', localFile(path)];
@@ -130,6 +143,8 @@ export class FrameDecoder implements Source {
     // duration · fps.
     const useCount = start === 0 && opts.duration === undefined && !timing?.variable && opts.rate === undefined;
     const decoder = new FrameDecoder(path, inputArgs, media, opts, remaining, timing);
+    decoder.path = path;
+    decoder.opts = opts;
     if (useCount) decoder.info.frameCount = Math.min(timing?.frames ?? media.frameCount, opts.maxFrames ?? Infinity);
     return decoder;
   }

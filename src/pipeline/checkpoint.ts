@@ -3,7 +3,7 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { besideOutput } from '../paths.js';
 import { writeError } from '../errors.js';
-import type { TemporalState } from '../temporal/stage.js';
+import type { StageSnapshot } from './stageModule.js';
 
 /**
  * On-disk progress of a long video job, next to its output, so a crash, Ctrl-C or SIGKILL loses
@@ -12,7 +12,7 @@ import type { TemporalState } from '../temporal/stage.js';
  *   settings is refused, because it could not reproduce the uninterrupted result;
  * - `frame-NNNNNN.rgb`: dreamed frames of the segment being built (raw RGB24);
  * - `seg-NNNNN.mp4`: finished segments of `segmentFrames` frames, encoded with the final settings;
- * - `state.bin`: the commit record: next frame, running sums and the temporal stage's state,
+ * - `state.bin`: the commit record: next frame, running sums and the stages' snapshot,
  *   replaced atomically (write + rename) after every frame.
  */
 export interface JobProgress {
@@ -24,7 +24,7 @@ export interface JobProgress {
 
 export interface Checkpoint {
   progress: JobProgress;
-  state: TemporalState | undefined;
+  state: StageSnapshot | undefined;
 }
 
 export function workDirFor(output: string): string {
@@ -95,15 +95,10 @@ export class CheckpointStore {
   }
 
   /** Commit one finished frame: after this returns, a restart continues with `progress.nextFrame`. */
-  async commit(progress: JobProgress, state: TemporalState | undefined): Promise<void> {
-    const header = Buffer.from(
-      JSON.stringify({ progress, state: state && { index: state.index, width: state.width, height: state.height, referenceRms: state.referenceRms } }),
-    );
-    const parts: Uint8Array[] = [new Uint8Array(new Uint32Array([header.length]).buffer), header];
-    if (state) {
-      parts.push(state.previousInput);
-      parts.push(new Uint8Array(state.previousDream.buffer, state.previousDream.byteOffset, state.previousDream.byteLength));
-    }
+  async commit(progress: JobProgress, state: StageSnapshot | undefined): Promise<void> {
+    // The snapshot's numbers go into the JSON header, its byte arrays raw after it.
+    const header = Buffer.from(JSON.stringify({ progress, state: state && { ...state.header, buffers: state.buffers.map((b) => b.byteLength) } }));
+    const parts: Uint8Array[] = [new Uint8Array(new Uint32Array([header.length]).buffer), header, ...(state?.buffers ?? [])];
     await writeAtomic(join(this.dir, 'state.bin'), Buffer.concat(parts));
   }
 
@@ -117,17 +112,21 @@ export class CheckpointStore {
     const headerLength = buf.readUInt32LE(0);
     const header = JSON.parse(buf.subarray(4, 4 + headerLength).toString('utf8')) as {
       progress: JobProgress;
-      state?: { index: number; width: number; height: number; referenceRms: number };
+      state?: Record<string, number> & { buffers?: number[] };
     };
     if (!header.state) return { progress: header.progress, state: undefined };
-    const { width, height } = header.state;
-    const inputBytes = width * height * 3;
-    const start = 4 + headerLength;
-    const previousInput = new Uint8Array(buf.subarray(start, start + inputBytes));
-    const dreamBytes = buf.subarray(start + inputBytes, start + inputBytes + inputBytes * 4);
-    const previousDream = new Float32Array(inputBytes);
-    new Uint8Array(previousDream.buffer).set(dreamBytes);
-    return { progress: header.progress, state: { ...header.state, previousInput, previousDream } };
+    const { buffers: listed, ...numbers } = header.state;
+    // A commit from before snapshots listed their buffers holds a carried frame: its input and float dream.
+    const pixels = (numbers.width ?? 0) * (numbers.height ?? 0) * 3;
+    const lengths = listed ?? [pixels, pixels * 4];
+    let at = 4 + headerLength;
+    const buffers = lengths.map((length) => {
+      // A copy of its own: a Float32Array view needs its own aligned buffer.
+      const part = new Uint8Array(buf.subarray(at, at + length));
+      at += length;
+      return part;
+    });
+    return { progress: header.progress, state: { header: numbers, buffers } };
   }
 
   async remove(): Promise<void> {

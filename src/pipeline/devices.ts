@@ -5,7 +5,8 @@ import { layer } from '../dream/objectives.js';
 import { OnnxNetwork } from '../dream/onnxGradient.js';
 import { seededRandom } from '../dream/random.js';
 import { nodePlacement, type NodePlacement } from '../engine/onnx/placement.js';
-import { loadOrt, ONNX_DEVICES, type OnnxDevice } from '../engine/onnx/runtime.js';
+import { ENGINE_DEVICES } from '../engine/backend.js';
+import { loadOrt, type OnnxDevice } from '../engine/onnx/runtime.js';
 import { findSoftwareVulkan, vulkanDrivers } from '../engine/onnx/vulkan.js';
 import { UserError } from '../errors.js';
 import { loadManifest } from '../models/manifest.js';
@@ -94,7 +95,7 @@ export async function surveyDevices(opts: DeviceSurveyOptions): Promise<DeviceRe
   const dir = await locateWeights(manifest, { download: false, weightsDir: opts.weightsDir });
   const objective = layer(manifest.defaultLayer);
   const reports: DeviceReport[] = [];
-  for (const device of opts.devices ?? ONNX_DEVICES) {
+  for (const device of opts.devices ?? ENGINE_DEVICES) {
     const report: DeviceReport = { device, missing: null, adapters: adaptersOf(device), placement: null, steps: [], notes: [] };
     let net: OnnxNetwork | undefined;
     try {

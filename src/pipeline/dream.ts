@@ -5,45 +5,30 @@
  */
 import { validateSettings, type DreamSettings } from '../dream/deepdream.js';
 import { classScore, guide, neuron, parseLayerSpec, scale, sum, type ClassScore, type Objective } from '../dream/objectives.js';
-import { activePriors, type BlurTarget, type DreamPriors } from '../dream/priors.js';
+import { activePriors, parseBlur, type DreamPriors } from '../dream/priors.js';
 import type { GradientRunner, RunnerOptions } from '../dream/runner.js';
-import type { BackendRequest } from '../engine/backend.js';
-import type { OnnxDevice } from '../engine/onnx/runtime.js';
 import { UserError } from '../errors.js';
 import type { RgbImage } from '../dream/image.js';
 import { resolveLayer } from '../models/catalog.js';
 import { classifierLayers, loadLabels, resolveClass } from '../models/labels.js';
 import { loadManifest, type ModelManifest } from '../models/manifest.js';
 import { readImage } from '../sources/image.js';
-import { parseBlur, sectionOf, type PipelineSpec, type SectionConfig, type SourceKind } from './spec.js';
+import { section as dreamSection } from './stages/dream.js';
+import type { PipelineSpec, SectionConfig, SettingsOf, SourceKind } from './spec/fields.js';
+import { stageSettings } from './spec/settings.js';
 
 /**
- * The dream stage's fields (spec.ts table), defaults applied: the core's numeric settings as
- * they are (dreamSettingsOf adds the priors), plus the objective and the machine.
+ * The dream stage's settings, defaults applied, inferred from its section (stages/dream.ts): the
+ * core's numeric settings as they are (dreamSettingsOf adds the priors), plus the objective and
+ * the machine.
  */
-export interface DreamSpec extends Pick<DreamSettings, 'octaves' | 'octaveScale' | 'iterations' | 'step' | 'jitter' | 'tile' | 'seed'> {
-  kind: 'dream';
-  model: string;
-  layer?: string;
-  channel?: number;
-  guide?: string;
-  backend: BackendRequest;
-  device: OnnxDevice;
-  weights?: string;
-  workers?: number;
-  class?: string;
-  classScore?: ClassScore;
-  neuron?: string;
-  tv?: number;
-  decay?: number;
-  blur?: string;
-  blurTarget?: BlurTarget;
-  decorrelate?: boolean;
-}
+export type DreamSpec = SettingsOf<typeof dreamSection>;
 
 /** The dream stage of a validated spec (every spec has one). */
 export function dreamOf(spec: PipelineSpec): DreamSpec {
-  return sectionOf<DreamSpec>(spec, 'stages', 'dream')!;
+  const dream = stageSettings(spec, dreamSection);
+  if (!dream) throw new Error('a spec without a dream stage (the spec was not validated)');
+  return dream;
 }
 
 export function dreamSettingsOf(d: DreamSpec): DreamSettings {

@@ -5,26 +5,24 @@
  */
 import { availableParallelism } from 'node:os';
 import sharp from 'sharp';
+import { backendNamed } from '../engine/backend.js';
 import { checkMemory, type DreamFootprint, type MemoryEstimate } from '../dream/memory.js';
 import { parseSize, targetSize, type SizeSpec } from '../media/size.js';
 import { dreamOf, dreamSettingsOf, type DreamSpec } from './dream.js';
 import type { RunOptions } from './job.js';
 import { DEFAULT_START_SIZE } from './recipe.js';
-import { parseLiveSize, sourceOf, type PipelineSpec } from './spec.js';
+import { section as imageSource } from './sources/image.js';
+import { parseLiveSize, section as liveSource } from './sources/live.js';
+import type { PipelineSpec } from './spec/fields.js';
+import { sourceSettings } from './spec/settings.js';
 
 /**
- * The worker threads a runner will start for a dream stage (dream/runner.ts, defaultWorkers):
- * one on onnx (and on auto, which picks onnx wherever it loads), one per core on wasm and cpu,
- * none on tensorflow.
+ * The worker threads a runner will start for a dream stage: its backend's default
+ * (engine/backend.ts, BACKENDS `workers`), auto counted as onnx, which it picks wherever it loads.
  */
 export function plannedWorkers(d: Pick<DreamSpec, 'backend' | 'workers'>): number {
   if (d.workers !== undefined) return d.workers;
-  if (d.backend === 'tensorflow') return 0;
-  if (d.backend === 'wasm' || d.backend === 'cpu') {
-    const cores = availableParallelism();
-    return cores > 1 ? cores : 0;
-  }
-  return 1;
+  return backendNamed(d.backend === 'auto' ? 'onnx' : d.backend)!.workers(availableParallelism());
 }
 
 /** What decides the memory of dreaming `size` pictures or frames with the dream stage `d`. */
@@ -92,12 +90,13 @@ export async function pictureSize(start: { path?: string | undefined; from?: str
  * refused in well under a second): the picture's size from its header or --size.
  */
 export async function checkPictureMemory(spec: PipelineSpec, opts: RunOptions): Promise<void> {
-  const size = await pictureSize(sourceOf<{ path?: string; from?: string; size?: string }>(spec));
+  const source = sourceSettings(spec, imageSource);
+  const size = source && (await pictureSize(source));
   if (size) checkDreamMemory(dreamOf(spec), size, 'image', { onWarning: opts.onWarning });
 }
 
 /** A live job's check: it dreams at its --size (the adaptive controller only ever goes lower). */
 export async function checkLiveMemory(spec: PipelineSpec, opts: RunOptions): Promise<void> {
-  const size = parseLiveSize(sourceOf<{ size: string }>(spec).size);
+  const size = parseLiveSize(sourceSettings(spec, liveSource)!.size);
   checkDreamMemory(dreamOf(spec), size, 'video', { onWarning: opts.onWarning });
 }

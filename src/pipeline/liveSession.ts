@@ -19,13 +19,18 @@ import { BrowserCameraSource } from '../sources/browserCamera.js';
 import { LiveAudioCapture, PCM_CHANNELS, PCM_RATE, type PcmFeed } from '../media/liveAudio.js';
 import { probe } from '../media/probe.js';
 import { liveInputArgs, openLiveSource, parseLiveInput, type FfmpegLiveSource, type LiveInput } from '../sources/live.js';
-import type { TemporalSettings } from '../temporal/stage.js';
+import { TemporalDreamStage, type TemporalSettings } from '../temporal/stage.js';
 import { objectiveOf, runnerOptionsOf } from './dream.js';
 import { LIVE_TEMPORAL } from './liveDefaults.js';
-import { LiveScheduler, type ControllerOptions, type DreamedFrame, type LiveLevel } from './live.js';
+import type { DreamedFrame, LiveFrame, Sink } from '../frame.js';
+import { LiveScheduler } from './live.js';
+import type { ControllerOptions, LiveLevel } from './liveController.js';
 import type { JobResult, RunOptions } from './job.js';
-import { parseLiveSize, sectionOf, sourceOf, type PipelineSpec } from './spec.js';
-import { stagePlan } from './stages.js';
+import { MIN_TOKEN_LENGTH, section as viewersSink } from './sinks/viewers.js';
+import { parseLiveSize, section as liveSource } from './sources/live.js';
+import type { PipelineSpec } from './spec/fields.js';
+import { sinkSettings, sourceSettings } from './spec/settings.js';
+import { createLiveStage, stagePlan } from './stages.js';
 import { layerObjectives, type Modulation } from './modulate.js';
 import { checkLiveSound, liveModulationProblem, LiveModulator, RunningLoudness } from './liveModulation.js';
 
@@ -44,13 +49,15 @@ export interface LiveOptions {
   token?: string | undefined;
   viewerToken?: string | undefined;
   allowedOrigins?: readonly string[] | undefined;
-  record?: string | undefined;
-  push?: string | undefined;
+  /** Recordings and pushes: each a kind of LIVE_OUTPUTS and its path or URL (liveOutputsOf). */
+  outputs?: readonly LiveOutputRequest[];
   /** A runner, or how to make one (made after the port is bound, so a busy port fails fast; closed with the session). */
   runner: GradientRunner | (() => Promise<GradientRunner>);
   /** Default: the model's default layer. */
   objective?: Objective | ((runner: GradientRunner) => Promise<Objective>);
   temporal?: TemporalSettings;
+  /** The dreaming stage (default: the temporal dream stage with `temporal`); runLiveJob's comes from the stage registry. */
+  stage?: (runner: GradientRunner, objective: Objective) => TemporalDreamStage;
   /** Adapt steps and resolution to hold fps (default true). */
   adaptive?: boolean;
   controller?: ControllerOptions;
@@ -85,67 +92,73 @@ export interface LiveSession {
   close(): Promise<void>;
 }
 
-/** A live output: checked before the server starts, opened once the job runs. */
+/**
+ * A live output: checked before the server starts, opened once the job runs. What it opens is a
+ * Sink wrapped in a PacedWriter (sinks/paced.ts), itself a Sink whose `write` never blocks.
+ */
 interface LiveOutput {
+  /** The field of the sink's section that names the target (a path, a URL). */
+  field: string;
   check(target: string): void;
-  open(target: string, size: { width: number; height: number }, fps: number, onError: (err: Error) => void, sound?: PcmFeed): Promise<PacedWriter>;
+  open(target: string, size: { width: number; height: number }, fps: number, onError: (err: Error) => void, sound?: PcmFeed): Promise<PacedWriter<LiveFrame>>;
 }
 
-/** The live loop's outputs by sink kind (the `viewers` sink is the hub the loop publishes to). */
-export const LIVE_OUTPUTS: Record<'record' | 'push', LiveOutput> = {
-  record: { check: (path) => checkLiveRecording(path), open: (path, size, fps, onError, sound) => openRecording(path, size, fps, onError, sound) },
-  push: { check: (url) => void parsePushTarget(url), open: (url, size, fps, onError, sound) => openPush(parsePushTarget(url), size, fps, onError, sound) },
-};
+/** The live loop's outputs by sink kind (the `viewers` sink is the hub's JPEG sink, `LiveServer.sink`). */
+export const LIVE_OUTPUTS = {
+  record: { field: 'path', check: (path) => checkLiveRecording(path), open: (path, size, fps, onError, sound) => openRecording(path, size, fps, onError, sound) },
+  push: { field: 'url', check: (url) => void parsePushTarget(url), open: (url, size, fps, onError, sound) => openPush(parsePushTarget(url), size, fps, onError, sound) },
+} satisfies Record<string, LiveOutput>;
+
+export type LiveOutputKind = keyof typeof LIVE_OUTPUTS;
+
+export interface LiveOutputRequest {
+  kind: LiveOutputKind;
+  target: string;
+}
+
+/**
+ * The live outputs a spec's sinks ask for, in the order of LIVE_OUTPUTS (records open before
+ * pushes), the first sink of each kind.
+ */
+export function liveOutputsOf(sinks: ReadonlyArray<Readonly<Record<string, unknown>>>): LiveOutputRequest[] {
+  return (Object.keys(LIVE_OUTPUTS) as LiveOutputKind[]).flatMap((kind) => {
+    const target = sinks.find((s) => s.kind === kind)?.[LIVE_OUTPUTS[kind].field];
+    return typeof target === 'string' && target !== '' ? [{ kind, target }] : [];
+  });
+}
+
+/** What a session has opened so far: closed in order when it ends, or when starting fails. */
+interface LiveParts {
+  server: LiveServer;
+  camera: BrowserCameraSource;
+  runner?: GradientRunner;
+  primary?: FfmpegLiveSource;
+  sound?: LiveAudioCapture;
+  outputs: Array<PacedWriter<LiveFrame>>;
+  ownsRunner: boolean;
+  warn: (message: string) => void;
+}
 
 export async function startLive(opts: LiveOptions): Promise<LiveSession> {
   const input = typeof opts.input === 'string' ? parseLiveInput(opts.input) : opts.input;
-  const wanted = [
-    ...(opts.record ? [{ kind: 'record' as const, target: opts.record }] : []),
-    ...(opts.push ? [{ kind: 'push' as const, target: opts.push }] : []),
-  ];
+  const wanted = opts.outputs ?? [];
   for (const o of wanted) LIVE_OUTPUTS[o.kind].check(o.target);
   const warn = opts.onWarning ?? ((m: string) => process.emitWarning(m, { code: 'DREAMFLOW_LIVE' }));
-  const server = await LiveServer.listen({
-    ...opts.server,
-    host: opts.host ?? '127.0.0.1',
-    port: opts.port ?? 8080,
-    token: opts.token,
-    viewerToken: opts.viewerToken,
-    allowedOrigins: opts.allowedOrigins,
-    maxPayload: opts.server?.maxPayload ?? Math.max(1 << 20, opts.size.width * opts.size.height * 3 + 64),
-    onWarning: warn,
-  });
-
-  const ownsRunner = typeof opts.runner === 'function';
-  let runner: GradientRunner | undefined;
-  let primary: FfmpegLiveSource | undefined;
-  const outputs: PacedWriter[] = [];
-  let sound: LiveAudioCapture | undefined;
-  const camera = new BrowserCameraSource(opts.size.width, opts.size.height, opts.fps);
+  const server = await listenFor(opts, warn);
+  const parts: LiveParts = { server, camera: new BrowserCameraSource(opts.size.width, opts.size.height, opts.fps), outputs: [], ownsRunner: typeof opts.runner === 'function', warn };
   try {
-    runner = typeof opts.runner === 'function' ? await opts.runner() : opts.runner;
-    const r = runner;
+    const r = (parts.runner = typeof opts.runner === 'function' ? await opts.runner() : opts.runner);
     const objective = opts.objective === undefined ? layer(r.layerName(r.manifest.defaultLayer)) : typeof opts.objective === 'function' ? await opts.objective(r) : opts.objective;
     const temporal = opts.temporal ?? LIVE_TEMPORAL;
-    // Outputs must not stop the show: a failing recording or push is reported and dropped.
-    const outputFailed = (err: Error): void => warn(err.message);
     // The input's sound, when it has any and an output can carry it (docs/architecture.md, "Live
     // sound") or --react follows it ("Schedules and reaction").
     const carrySound = wanted.length > 0 && opts.sound !== false;
-    const reacts = (opts.modulation?.spec.react.length ?? 0) > 0;
-    if (reacts) await checkLiveSound(input);
-    if ((carrySound || reacts) && input.kind === 'file' && (await probe(input.path).catch(() => undefined))?.audio) {
-      sound = await LiveAudioCapture.open(liveInputArgs(input, { width: opts.size.width, height: opts.size.height, fps: opts.fps, loop: opts.loop ?? false }), { queue: carrySound });
-    }
-    let loudness: RunningLoudness | undefined;
-    if (reacts && sound) {
-      const l = new RunningLoudness(PCM_RATE, PCM_CHANNELS, opts.fps, opts.modulation!.spec.reactSmoothing);
-      sound.listen((pcm) => l.push(pcm));
-      loudness = l;
-    }
-    const modulation = opts.modulation ? new LiveModulator(opts.modulation.spec, opts.modulation.layers, loudness) : undefined;
-    for (const o of wanted) outputs.push(await LIVE_OUTPUTS[o.kind].open(o.target, opts.size, opts.fps, outputFailed, carrySound ? sound : undefined));
-
+    const modulation = await openSound(opts, input, carrySound, parts);
+    // Outputs must not stop the show: a failing recording or push is reported and dropped.
+    const outputFailed = (err: Error): void => warn(err.message);
+    for (const o of wanted) parts.outputs.push(await LIVE_OUTPUTS[o.kind].open(o.target, opts.size, opts.fps, outputFailed, carrySound ? parts.sound : undefined));
+    // Every output is a Sink whose write never blocks: the viewers' JPEG first, then the paced ones.
+    const sinks: Array<Sink<DreamedFrame>> = [server.sink, ...parts.outputs];
     const scheduler = new LiveScheduler(r, objective, temporal, {
       fps: opts.fps,
       adaptive: opts.adaptive ?? true,
@@ -156,125 +169,145 @@ export async function startLive(opts: LiveOptions): Promise<LiveSession> {
       modulation,
       onWarning: warn,
       onFrame: (f) => {
-        server.publish(f);
-        for (const o of outputs) o.offer(f);
+        for (const s of sinks) void s.write(f);
         opts.onFrame?.(f);
       },
+      stage: opts.stage ? opts.stage(r, objective) : new TemporalDreamStage(r, objective, temporal),
     });
     await scheduler.warmUp(opts.size.width, opts.size.height);
     if (input.kind !== 'browser') {
-      primary = openLiveSource(input, { width: opts.size.width, height: opts.size.height, fps: opts.fps, loop: opts.loop ?? false, ...opts.reconnect, onWarning: warn });
-      scheduler.addSource(primary, 'primary');
+      parts.primary = openLiveSource(input, { width: opts.size.width, height: opts.size.height, fps: opts.fps, loop: opts.loop ?? false, ...opts.reconnect, onWarning: warn });
+      scheduler.addSource(parts.primary, 'primary');
     }
-    scheduler.addSource(camera, 'browser');
-
-    const startedAt = Date.now();
-    const health = (): Record<string, unknown> => {
-      const s = scheduler.stats();
-      const src = primary?.stats;
-      return {
-        input: input.label,
-        uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
-        fps: Number(s.fps.toFixed(2)),
-        targetFps: opts.fps,
-        frames: s.frames,
-        drops: s.drops + (src?.dropped ?? 0) + camera.stats.dropped,
-        preempted: s.preempted,
-        dreamMs: Math.round(s.dreamMs),
-        level: s.level,
-        floor: s.floor,
-        gain: s.gain,
-        profile: s.profile,
-        reconnects: src?.reconnects ?? 0,
-        sourceFrames: src?.frames ?? 0,
-        camera: { frames: camera.stats.frames, active: camera.lastFrameAt > 0 && Date.now() - camera.lastFrameAt < 2000 },
-        outputs: outputs.map((o) => o.stats),
-        ...(sound && carrySound ? { sound: { ...sound.stats, queuedSeconds: Number(sound.queuedSeconds.toFixed(3)) } } : {}),
-        ...(s.modulated ? { modulated: s.modulated } : {}),
-      };
-    };
+    scheduler.addSource(parts.camera, 'browser');
+    const health = sessionHealth(opts, input, parts, scheduler, carrySound);
     server.attach({
       info: () => ({ width: opts.size.width, height: opts.size.height, fps: opts.fps, model: r.manifest.name, layers: r.manifest.galleryLayers ?? [], input: input.label }),
       controls: () => scheduler.controls,
       updateControls: (c) => scheduler.updateControls(c),
-      ingest: (p) => camera.push(p),
+      ingest: (p) => parts.camera.push(p),
       health,
     });
-
-    let closing: Promise<void> | undefined;
-    const shutdown = (): Promise<void> =>
-      (closing ??= (async () => {
-        scheduler.stop();
-        await running.catch(() => undefined);
-        await primary?.close();
-        await camera.close();
-        await sound?.close();
-        // Recordings finish (rename into place) before the process may exit.
-        for (const o of outputs) {
-          try {
-            await o.close();
-          } catch (err) {
-            warn((err as Error).message);
-          }
-        }
-        await server.close();
-        if (ownsRunner) await r.close();
-      })());
-    const running = scheduler.run();
-    const done = running.then(
-      () => shutdown(),
-      async (err: unknown) => {
-        await shutdown();
-        throw err;
-      },
-    );
-    // Callers that never await `done` must not see an unhandled rejection; close() reports nothing.
-    done.catch(() => undefined);
-    return {
-      url: server.url,
-      port: server.port,
-      server,
-      scheduler,
-      done,
-      health: () => server.health(),
-      close: shutdown,
-    };
+    return runSession(parts, scheduler);
   } catch (err) {
-    await primary?.close();
-    await sound?.close();
-    await camera.close();
-    for (const o of outputs) await o.abort().catch(() => undefined);
-    await server.close();
-    if (ownsRunner && runner) await runner.close();
+    await abortParts(parts);
     throw err;
   }
 }
 
-interface LiveSourceSpec {
-  kind: 'live';
-  input: string;
-  size: string;
-  fps: number;
-  loop: boolean;
-  adapt: boolean;
-  minSteps: number;
+/** The live server on the options' address (a busy port fails before the model loads). */
+function listenFor(opts: LiveOptions, warn: (message: string) => void): Promise<LiveServer> {
+  return LiveServer.listen({
+    ...opts.server,
+    host: opts.host ?? '127.0.0.1',
+    port: opts.port ?? 8080,
+    token: opts.token,
+    viewerToken: opts.viewerToken,
+    allowedOrigins: opts.allowedOrigins,
+    maxPayload: opts.server?.maxPayload ?? Math.max(1 << 20, opts.size.width * opts.size.height * 3 + 64),
+    onWarning: warn,
+  });
 }
 
-interface ViewersSpec {
-  kind: 'viewers';
-  port: number;
-  host: string;
-  token?: string;
-  viewerToken?: string;
-  allowOrigin?: string[];
-  viewersPerAddress: number;
+/**
+ * Opens the input's sound (`parts.sound`) for the outputs that carry it and for --react, and
+ * returns the modulator of schedules and --react (liveModulation.ts), if any.
+ */
+async function openSound(opts: LiveOptions, input: LiveInput, carrySound: boolean, parts: LiveParts): Promise<LiveModulator | undefined> {
+  const reacts = (opts.modulation?.spec.react.length ?? 0) > 0;
+  if (reacts) await checkLiveSound(input);
+  if ((carrySound || reacts) && input.kind === 'file' && (await probe(input.path).catch(() => undefined))?.audio) {
+    parts.sound = await LiveAudioCapture.open(liveInputArgs(input, { width: opts.size.width, height: opts.size.height, fps: opts.fps, loop: opts.loop ?? false }), { queue: carrySound });
+  }
+  let loudness: RunningLoudness | undefined;
+  if (reacts && parts.sound) {
+    const l = new RunningLoudness(PCM_RATE, PCM_CHANNELS, opts.fps, opts.modulation!.spec.reactSmoothing);
+    parts.sound.listen((pcm) => l.push(pcm));
+    loudness = l;
+  }
+  return opts.modulation ? new LiveModulator(opts.modulation.spec, opts.modulation.layers, loudness) : undefined;
+}
+
+/** The session's part of `/stats` and `/healthz` (the hub adds its own counters). */
+function sessionHealth(opts: LiveOptions, input: LiveInput, parts: LiveParts, scheduler: LiveScheduler, carrySound: boolean): () => Record<string, unknown> {
+  const startedAt = Date.now();
+  const { camera, outputs, sound } = parts;
+  return () => {
+    const s = scheduler.stats();
+    const src = parts.primary?.stats;
+    return {
+      input: input.label,
+      uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
+      fps: Number(s.fps.toFixed(2)),
+      targetFps: opts.fps,
+      frames: s.frames,
+      drops: s.drops + (src?.dropped ?? 0) + camera.stats.dropped,
+      preempted: s.preempted,
+      dreamMs: Math.round(s.dreamMs),
+      level: s.level,
+      floor: s.floor,
+      gain: s.gain,
+      profile: s.profile,
+      reconnects: src?.reconnects ?? 0,
+      sourceFrames: src?.frames ?? 0,
+      camera: { frames: camera.stats.frames, active: camera.lastFrameAt > 0 && Date.now() - camera.lastFrameAt < 2000 },
+      outputs: outputs.map((o) => o.stats),
+      ...(sound && carrySound ? { sound: { ...sound.stats, queuedSeconds: Number(sound.queuedSeconds.toFixed(3)) } } : {}),
+      ...(s.modulated ? { modulated: s.modulated } : {}),
+    };
+  };
+}
+
+/** Start dreaming; the session ends by close(), the input ending, or a source failing. */
+function runSession(parts: LiveParts, scheduler: LiveScheduler): LiveSession {
+  const { server } = parts;
+  let closing: Promise<void> | undefined;
+  const shutdown = (): Promise<void> =>
+    (closing ??= (async () => {
+      scheduler.stop();
+      await running.catch(() => undefined);
+      await parts.primary?.close();
+      await parts.camera.close();
+      await parts.sound?.close();
+      // Recordings finish (rename into place) before the process may exit.
+      for (const o of parts.outputs) {
+        try {
+          await o.close();
+        } catch (err) {
+          parts.warn((err as Error).message);
+        }
+      }
+      await server.close();
+      if (parts.ownsRunner) await parts.runner!.close();
+    })());
+  const running = scheduler.run();
+  const done = running.then(
+    () => shutdown(),
+    async (err: unknown) => {
+      await shutdown();
+      throw err;
+    },
+  );
+  // Callers that never await `done` must not see an unhandled rejection; close() reports nothing.
+  done.catch(() => undefined);
+  return { url: server.url, port: server.port, server, scheduler, done, health: () => server.health(), close: shutdown };
+}
+
+/** Starting failed: close what was opened, remove partial outputs. */
+async function abortParts(parts: LiveParts): Promise<void> {
+  await parts.primary?.close();
+  await parts.sound?.close();
+  await parts.camera.close();
+  for (const o of parts.outputs) await o.abort().catch(() => undefined);
+  await parts.server.close();
+  if (parts.ownsRunner && parts.runner) await parts.runner.close();
 }
 
 /** A token from the spec, else from the environment (so it need not appear in a command line). */
 function tokenOf(given: string | undefined, env: string): string | undefined {
   const t = given ?? process.env[env];
   if (t === undefined || t === '') return undefined;
-  if (t.length < 8) throw new UserError(`${env} must be at least 8 characters`);
+  if (t.length < MIN_TOKEN_LENGTH) throw new UserError(`${env} must be at least ${MIN_TOKEN_LENGTH} characters`);
   return t;
 }
 
@@ -283,10 +316,8 @@ function tokenOf(given: string | undefined, env: string): string | undefined {
  * finished and viewers told goodbye before it resolves. The viewer URL goes to `opts.onReady`.
  */
 export async function runLiveJob(spec: PipelineSpec, opts: RunOptions): Promise<JobResult> {
-  const source = sourceOf<LiveSourceSpec>(spec);
-  const viewers = sectionOf<ViewersSpec>(spec, 'sinks', 'viewers')!;
-  const record = spec.sinks.find((s) => s.kind === 'record')?.path as string | undefined;
-  const push = spec.sinks.find((s) => s.kind === 'push')?.url as string | undefined;
+  const source = sourceSettings(spec, liveSource)!;
+  const viewers = sinkSettings(spec, viewersSink)!;
   const plan = stagePlan(spec);
   const size = parseLiveSize(source.size);
   // Schedules and --react: refused before any work when live cannot follow them.
@@ -316,14 +347,14 @@ export async function runLiveJob(spec: PipelineSpec, opts: RunOptions): Promise<
     viewerToken,
     allowedOrigins: viewers.allowOrigin,
     server: { maxViewersPerAddress: viewers.viewersPerAddress },
-    record,
-    push,
+    outputs: liveOutputsOf(spec.sinks),
     runner: () => createRunner(runnerOptionsOf(plan.dream, opts.quiet)),
     objective: (r) => {
       fastDevice = r.device !== 'cpu';
       return objectiveOf(plan.dream, r);
     },
     temporal: plan.temporal,
+    stage: (r, objective) => createLiveStage(plan, r, objective),
     modulation,
     adaptive: source.adapt,
     minSteps: source.minSteps,

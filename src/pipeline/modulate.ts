@@ -12,46 +12,11 @@ import { loadManifest } from '../models/manifest.js';
 import type { TemporalSettings, TemporalState } from '../temporal/stage.js';
 import type { ZoomMove } from '../temporal/zoom.js';
 import { checkedObjective, type DreamSpec } from './dream.js';
-import { layerWeightsAt, parseReact, reactionValue, settle, valueAt, type Reaction, type Schedule } from './schedule.js';
+import { layerWeightsAt, reactionValue, settle, valueAt, type Modulation } from './schedule.js';
+import type { TunableStage } from './stageModule.js';
 
-/** The temporal stage's schedule and reaction fields (spec.ts), as the stage plan carries them. */
-export interface Modulation {
-  schedule: Schedule;
-  ease: boolean;
-  /** Seconds a `layer` schedule takes to cross-fade from one layer to the next. */
-  crossfade: number;
-  react: Reaction[];
-  /** Time constant of the loudness envelope's smoothing, seconds. */
-  reactSmoothing: number;
-}
-
-export const DEFAULT_CROSSFADE = 1;
-export const DEFAULT_REACT_SMOOTHING = 0.15;
-
-/** The modulation a temporal stage's fields ask for, or undefined when they ask for none. */
-export function modulationOf(t: { schedule?: Schedule; ease?: boolean; crossfade?: number; react?: string[]; reactSmoothing?: number }): Modulation | undefined {
-  const schedule = t.schedule ?? {};
-  const react = (t.react ?? []).map((r) => {
-    try {
-      return parseReact(r);
-    } catch (err) {
-      throw new UserError((err as Error).message);
-    }
-  });
-  if (Object.keys(schedule).length === 0 && react.length === 0) return undefined;
-  const both = react.find((r) => schedule[r.field] !== undefined);
-  if (both) throw new UserError(`--react ${both.field} and --schedule ${both.field}: a field follows either the sound or a schedule, not both`);
-  return { schedule, ease: t.ease ?? false, crossfade: t.crossfade ?? DEFAULT_CROSSFADE, react, reactSmoothing: t.reactSmoothing ?? DEFAULT_REACT_SMOOTHING };
-}
-
-/** A stage whose settings can change between frames (temporal, vr and zoom stages). */
-export interface TunableStage extends Stage {
-  update(changes: { objective?: Objective; settings?: Partial<TemporalSettings>; move?: Partial<ZoomMove> }): void;
-  snapshot(): TemporalState | undefined;
-  restore(state: TemporalState): void;
-  /** What the stage knows of its last frame: a fresh frame's depth is the carry's reference. */
-  readonly lastReport?: object | undefined;
-}
+export { DEFAULT_CROSSFADE, DEFAULT_REACT_SMOOTHING, modulationOf, type Modulation } from './schedule.js';
+export type { TunableStage } from './stageModule.js';
 
 /** Where the loudness comes from: a file's sound from `start`, at the job's frame rate. */
 export interface SoundSource {

@@ -16,35 +16,25 @@ import { confirmReplace } from '../sinks/outputGuard.js';
 import { besideOutput } from '../paths.js';
 import { writeAtomic } from './checkpoint.js';
 import { readImage } from '../sources/image.js';
-import type { StartKind } from '../sources/synthetic.js';
 import { objectiveOf, runnerOptionsOf } from './dream.js';
 import { checkDreamMemory, pictureSize } from './footprint.js';
 import { pictureCostLine } from './estimate.js';
 import { Progress } from './progress.js';
 import { makeRecipe, recipeProvenance, startPicture } from './recipe.js';
 import type { JobResult, RunOptions } from './job.js';
-import { sourceOf, type PipelineSpec } from './spec.js';
+import { section as folderSink } from './sinks/folder.js';
+import { section as imageSink } from './sinks/image.js';
+import { section as folderSource } from './sources/folder.js';
+import { section as imageSource } from './sources/image.js';
+import type { PipelineSpec } from './spec/fields.js';
+import { sinkSettings, sourceSettings } from './spec/settings.js';
 import { stagePlan } from './stages.js';
-
-interface ImageSourceSpec {
-  kind: 'image';
-  path?: string;
-  size?: string;
-  from?: StartKind;
-  at?: number;
-}
-
-interface FolderSourceSpec {
-  kind: 'folder';
-  path: string;
-  size?: string;
-}
 
 const STILL_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp', '.tif', '.tiff', '.avif'];
 
 export async function runImageJob(spec: PipelineSpec, opts: RunOptions): Promise<JobResult> {
-  const source = sourceOf<ImageSourceSpec>(spec);
-  const output = String(spec.sinks[0]!.path);
+  const source = sourceSettings(spec, imageSource)!;
+  const output = sinkSettings(spec, imageSink)!.path;
   checkImageOutput(output);
   const plan = stagePlan(spec);
   // A picture too large for this machine's memory was refused before this (run.ts, PRECHECKS).
@@ -96,9 +86,9 @@ async function listStills(folder: string): Promise<string[]> {
 }
 
 export async function runStillsJob(spec: PipelineSpec, opts: RunOptions): Promise<JobResult> {
-  const source = sourceOf<FolderSourceSpec>(spec);
+  const source = sourceSettings(spec, folderSource)!;
   const input = source.path;
-  const output = String(spec.sinks[0]!.path);
+  const output = sinkSettings(spec, folderSink)!.path;
   if (resolve(input) === resolve(output)) throw new UserError('stills: the output folder must differ from the input folder');
   const names = await listStills(input);
   const plan = stagePlan(spec);

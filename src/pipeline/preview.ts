@@ -21,17 +21,11 @@ import { formatSeconds, Progress } from './progress.js';
 import { dreamflowVersion, runnerWorkers } from './recipe.js';
 import { contactSheet, type SheetCell } from './sheet.js';
 import { withModulation } from './modulate.js';
-import { argsOfSpec, sourceOf, type PipelineSpec } from './spec.js';
+import { section as videoSink } from './sinks/video.js';
+import { section as videoSource } from './sources/video.js';
+import { argsOfSpec, sinkSettings, sourceSettings, type PipelineSpec } from './spec.js';
 import { createStage, stagePlan } from './stages.js';
 import { rateOf, workingSize } from './videoJob.js';
-
-interface VideoSourceSpec {
-  path: string;
-  size?: string;
-  start?: number;
-  duration?: number;
-  fps?: number;
-}
 
 /** Frame numbers of `count` evenly spaced frames of `total`: the middle of each of `count` equal parts. */
 export function previewFrames(total: number, count: number): number[] {
@@ -40,8 +34,8 @@ export function previewFrames(total: number, count: number): number[] {
 }
 
 export async function runVideoPreview(spec: PipelineSpec, count: number, opts: RunOptions): Promise<JobResult> {
-  const source = sourceOf<VideoSourceSpec>(spec);
-  const output = String(spec.sinks[0]!.path);
+  const source = sourceSettings(spec, videoSource)!;
+  const output = sinkSettings(spec, videoSink)!.path;
   checkImageOutput(output);
   const plan = stagePlan(spec);
   if (plan.vr) throw new UserError('--preview is for dreamflow video (a 360° preview: dreamflow image PANO.mp4 --at T)');
@@ -102,7 +96,7 @@ export async function runVideoPreview(spec: PipelineSpec, count: number, opts: R
       model: runner.manifest.name,
       backend: runner.backend,
       workers: runnerWorkers(runner),
-      video: argsOfSpec('video', { ...spec, sinks: [{ ...spec.sinks[0]!, path: 'OUT.mp4' }] }),
+      video: argsOfSpec('video', { ...spec, sinks: spec.sinks.map((s) => (s.kind === videoSink.kind ? { ...s, path: 'OUT.mp4' } : s)) }),
     });
     const summary = {
       output,

@@ -109,7 +109,7 @@ export function makeRecipe(
   if (start.size !== null) source.size = start.size;
   if (start.at !== undefined) source.at = start.at;
   // The engine that ran, not the one asked for: `auto` may pick another on another machine.
-  const stage: SectionConfig = { ...(dream as unknown as SectionConfig), model: runner.manifest.name, backend: runner.backend, workers: runnerWorkers(runner) };
+  const stage: SectionConfig = { ...dream, model: runner.manifest.name, backend: runner.backend, workers: runnerWorkers(runner) };
   if (runner.device !== 'cpu') stage.device = runner.device;
   else delete stage.device;
   return {

@@ -5,6 +5,8 @@
  * no I/O, no model (modulate.ts applies them to a stage).
  */
 
+import { UserError } from '../errors.js';
+
 /** Keyframes of one field: [seconds, value], a layer schedule's values are layer names. */
 export type Keyframe = [number, number | string];
 export type Schedule = Record<string, Keyframe[]>;
@@ -177,4 +179,34 @@ export function settle(field: string, value: number): number {
   const r = rangeOf(field);
   const v = Math.min(r.max, Math.max(r.min, value));
   return r.integer ? Math.round(v) : v;
+}
+
+/** The temporal stage's schedule and reaction fields (spec.ts), as the stage plan carries them. */
+export interface Modulation {
+  schedule: Schedule;
+  ease: boolean;
+  /** Seconds a `layer` schedule takes to cross-fade from one layer to the next. */
+  crossfade: number;
+  react: Reaction[];
+  /** Time constant of the loudness envelope's smoothing, seconds. */
+  reactSmoothing: number;
+}
+
+export const DEFAULT_CROSSFADE = 1;
+export const DEFAULT_REACT_SMOOTHING = 0.15;
+
+/** The modulation a temporal stage's fields ask for, or undefined when they ask for none. */
+export function modulationOf(t: { schedule?: Schedule; ease?: boolean; crossfade?: number; react?: string[]; reactSmoothing?: number }): Modulation | undefined {
+  const schedule = t.schedule ?? {};
+  const react = (t.react ?? []).map((r) => {
+    try {
+      return parseReact(r);
+    } catch (err) {
+      throw new UserError((err as Error).message);
+    }
+  });
+  if (Object.keys(schedule).length === 0 && react.length === 0) return undefined;
+  const both = react.find((r) => schedule[r.field] !== undefined);
+  if (both) throw new UserError(`--react ${both.field} and --schedule ${both.field}: a field follows either the sound or a schedule, not both`);
+  return { schedule, ease: t.ease ?? false, crossfade: t.crossfade ?? DEFAULT_CROSSFADE, react, reactSmoothing: t.reactSmoothing ?? DEFAULT_REACT_SMOOTHING };
 }

@@ -1,44 +1,31 @@
 /**
- * The stage registry: each stage kind of the spec adds what it does to a plan, in spec order
- * (dream → temporal → vr, checked by spec.ts), and `createStage` makes the per-frame Stage the
- * plan describes. A new stage is an entry here plus its fields in the spec table.
+ * The runner's side of the stages (docs/architecture.md, "The data flow of one frame"): the kinds
+ * are registered in stageRegistry.ts, one line each. `stagePlan` adds up what the dreaming stages
+ * set (for memory checks, estimates and recipes); `composeStages` makes the spec's stages, in its
+ * order, into one chain of per-frame stages, frame out of one into the next.
  */
 import type { DreamSettings } from '../dream/deepdream.js';
 import type { Objective } from '../dream/objectives.js';
 import type { GradientRunner } from '../dream/runner.js';
-import { DEFAULT_TEMPORAL, TemporalDreamStage, type TemporalSettings } from '../temporal/stage.js';
+import type { Frame } from '../frame.js';
+import { TemporalDreamStage, type TemporalSettings } from '../temporal/stage.js';
+import type { ZoomMove } from '../temporal/zoom.js';
 import type { StereoMode } from '../vr/layout.js';
-import { VrStage, type Projection, type VrSettings } from '../vr/stage.js';
 import { dreamOf, dreamSettingsOf, type DreamSpec } from './dream.js';
-import { LIVE_TEMPORAL } from './liveDefaults.js';
-import type { ResumableStage } from './videoJob.js';
-import { sectionOf, type PipelineSpec, type StageKind } from './spec.js';
-import { modulationOf, type Modulation, type TunableStage } from './modulate.js';
-import type { Schedule } from './schedule.js';
+import { withModulation, type Modulation } from './modulate.js';
+import type { ChainStage, StageContext, StageSnapshot, TunableStage } from './stageModule.js';
+import { sectionWithDefaults, sourceKindOf, type PipelineSpec, type SectionConfig } from './spec.js';
+import { stageModule } from './stageRegistry.js';
+import { dreamOnly } from './stages/dream.js';
+import type { TemporalSpec } from './stages/temporal.js';
+import type { VrSpec } from './stages/vr.js';
 
-export interface TemporalSpec {
-  kind: 'temporal';
-  flow: boolean;
-  blend: number;
-  frameIterations: number;
-  flowWidth: number;
-  schedule?: Schedule;
-  ease?: boolean;
-  crossfade?: number;
-  react?: string[];
-  reactSmoothing?: number;
-}
-
-export interface VrSpec {
-  kind: 'vr';
-  projection: Projection;
-  stereo?: StereoMode;
-  eyeIterations: number;
-  faststart: boolean;
-}
+export type { TemporalSpec, VrSpec };
 
 /** What the stages of a spec add up to. */
 export interface StagePlan {
+  /** The spec whose stages these are (composeStages reads their sections from it). */
+  spec: PipelineSpec;
   dream: DreamSpec;
   settings: DreamSettings;
   /** How frames are carried from one to the next (absent: every frame dreamed from scratch). */
@@ -49,51 +36,136 @@ export interface StagePlan {
   modulation?: Modulation | undefined;
 }
 
-type StageEntry = (spec: PipelineSpec, plan: StagePlan) => StagePlan;
+export { findStage, registerStage, stageModule, stageModules, stagesFor } from './stageRegistry.js';
 
-export const STAGES: Record<StageKind, StageEntry> = {
-  // The dream stage alone: every frame dreamed from scratch with the full settings.
-  dream: (_spec, plan) => plan,
-  temporal: (spec, plan) => {
-    const t = sectionOf<TemporalSpec>(spec, 'stages', 'temporal')!;
-    return {
-      ...plan,
-      temporal: { ...plan.temporal, flow: t.flow, blend: t.blend, frameIterations: t.frameIterations, flowMaxWidth: t.flowWidth },
-      // Settings over time: --schedule and --react (modulate.ts, schedule.ts).
-      modulation: modulationOf(t),
-    };
-  },
-  // Everything that looks past the left or right border wraps around in longitude.
-  vr: (spec, plan) => ({ ...plan, vr: sectionOf<VrSpec>(spec, 'stages', 'vr')!, temporal: { ...plan.temporal, wrapX: true } }),
-};
+/** A stage's section as its module reads it: every field, defaults applied (a kind without fields in the spec table as given). */
+function settingsOf(spec: PipelineSpec, section: SectionConfig): SectionConfig {
+  return sectionWithDefaults(spec, 'stages', section);
+}
 
 /** The plan of a validated spec's stages, in order. */
 export function stagePlan(spec: PipelineSpec): StagePlan {
   const dream = dreamOf(spec);
   const settings = dreamSettingsOf(dream);
-  const live = spec.source.kind === 'live';
-  const start: StagePlan = {
-    dream,
-    settings,
-    // Without a temporal stage every frame is dreamed from scratch with the full settings.
-    temporal: {
-      ...DEFAULT_TEMPORAL,
-      dream: settings,
-      frameIterations: settings.iterations,
-      blend: 0,
-      flow: false,
-      // Live feeds build their dream up over frames (bounded) and never stall on a fresh frame.
-      ...(live ? { carryLimitRms: LIVE_TEMPORAL.carryLimitRms, progressiveFresh: true } : {}),
-    },
-  };
-  return spec.stages.reduce((plan, s) => STAGES[s.kind as StageKind](spec, plan), start);
+  const start: StagePlan = { spec, dream, settings, temporal: dreamOnly(sourceKindOf(spec), settings) };
+  return spec.stages.reduce((plan, s) => stageModule(s.kind).plan?.(settingsOf(spec, s), plan, spec) ?? plan, start);
 }
 
-/** The per-frame stage of a plan (video and live sources). */
-export function createStage(plan: StagePlan, runner: GradientRunner, objective: Objective, stereo: StereoMode = 'mono'): ResumableStage & TunableStage {
-  if (plan.vr) {
-    const vr: VrSettings = { projection: plan.vr.projection, stereo, eyeIterations: plan.vr.eyeIterations };
-    return new VrStage(runner, objective, plan.temporal, vr);
+/** What the runner gives the stages of one job besides the plan: engine, objective, and the job's facts. */
+export interface JobStages {
+  runner: GradientRunner;
+  objective: Objective;
+  stereo?: StereoMode | undefined;
+  /** The loudness per frame when a field follows the sound (--react). */
+  envelope?: Float32Array | undefined;
+  /** Seconds of the job's first frame (schedules count from it). */
+  origin?: number | undefined;
+  /** How a dreaming stage dreams a frame (the zoom's stage), and what its schedules also move. */
+  dreaming?: StageContext['dreaming'];
+  move?: ZoomMove | undefined;
+}
+
+/** The chain of a spec's stages for one job: composed in the spec's order, schedules applied. */
+export function stagesOf(plan: StagePlan, job: JobStages): StageChain {
+  const base = { temporal: plan.temporal, objective: job.objective, ...(job.move ? { move: job.move } : {}) };
+  return composeStages({
+    spec: plan.spec,
+    plan,
+    runner: job.runner,
+    objective: job.objective,
+    stereo: job.stereo ?? 'mono',
+    dreaming: job.dreaming,
+    modulate: plan.modulation ? (stage) => withModulation(stage, plan.modulation, base, plan.dream, job.envelope, job.origin) : undefined,
+  });
+}
+
+/**
+ * The spec's stages as one chain: each stage's per-frame stage follows the one before it, except
+ * where a module takes over the stage before it (`takesOver`, stageModule.ts); then each module's
+ * `finish` has the last word on its group's stage.
+ */
+export function composeStages(context: StageContext, sections: readonly SectionConfig[] = context.spec.stages, opts: { finish?: boolean } = {}): StageChain {
+  const links: Array<{ kinds: string[]; stage: ChainStage }> = [];
+  for (const section of sections) {
+    const module = stageModule(section.kind);
+    const settings = settingsOf(context.spec, section);
+    const last = links[links.length - 1];
+    if (last && module.takesOver?.includes(last.kinds[last.kinds.length - 1]!)) {
+      last.stage = module.create(context, settings, last.stage);
+      last.kinds.push(module.kind);
+    } else {
+      links.push({ kinds: [module.kind], stage: module.create(context, settings) });
+    }
   }
-  return new TemporalDreamStage(runner, objective, plan.temporal);
+  if (opts.finish ?? true) {
+    for (const link of links) for (const kind of link.kinds) link.stage = stageModule(kind).finish?.(context, link.stage) ?? link.stage;
+  }
+  return new StageChain(links.map((l) => l.stage));
+}
+
+/**
+ * Per-frame stages in order, frame out of one into the next. A chain of one stage is that stage
+ * (its snapshot as it is); a longer one keeps each stage's snapshot under its position.
+ */
+export class StageChain implements ChainStage {
+  constructor(readonly stages: readonly ChainStage[]) {}
+
+  async process(frame: Frame): Promise<Frame> {
+    let out = frame;
+    for (const stage of this.stages) out = await stage.process(out);
+    return out;
+  }
+
+  snapshot(): StageSnapshot | undefined {
+    if (this.stages.length === 1) return this.stages[0]!.snapshot();
+    const header: Record<string, number> = {};
+    const buffers: Uint8Array[] = [];
+    this.stages.forEach((stage, i) => {
+      const s = stage.snapshot();
+      if (!s) return;
+      for (const [key, value] of Object.entries(s.header)) header[`${i}.${key}`] = value;
+      header[`${i}.buffers`] = s.buffers.length;
+      buffers.push(...s.buffers);
+    });
+    return { header, buffers };
+  }
+
+  restore(snapshot: StageSnapshot): void {
+    if (this.stages.length === 1) return this.stages[0]!.restore(snapshot);
+    let next = 0;
+    this.stages.forEach((stage, i) => {
+      const count = snapshot.header[`${i}.buffers`];
+      if (count === undefined) return;
+      const prefix = `${i}.`;
+      const header = Object.fromEntries(Object.entries(snapshot.header).filter(([k]) => k.startsWith(prefix) && k !== `${i}.buffers`).map(([k, v]) => [k.slice(prefix.length), v]));
+      stage.restore({ header, buffers: snapshot.buffers.slice(next, next + count) });
+      next += count;
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const stage of this.stages) await stage.close?.();
+  }
+}
+
+/**
+ * The dreaming stage of a plan alone, as the farm, the preview and the live loop take it (their
+ * settings move frame by frame through `update`): the spec's stages composed, without `finish`.
+ */
+export function createStage(plan: StagePlan, runner: GradientRunner, objective: Objective, stereo: StereoMode = 'mono'): TunableStage {
+  const chain = composeStages({ spec: plan.spec, plan, runner, objective, stereo }, plan.spec.stages, { finish: false });
+  const only = chain.stages.length === 1 ? (chain.stages[0] as { inner?: TunableStage }).inner : undefined;
+  if (!only) throw new Error('createStage: the spec has stages besides its dreaming stages');
+  return only;
+}
+
+/**
+ * The live loop's dreaming stage (live.ts, LiveScheduler): the spec's stages composed by the
+ * registry. A live spec has a dream and maybe a temporal stage, so this is the temporal dream
+ * stage, whose settings the adaptive controller and the page's controls move.
+ */
+export function createLiveStage(plan: StagePlan, runner: GradientRunner, objective: Objective): TemporalDreamStage {
+  const stage = createStage(plan, runner, objective);
+  if (!(stage instanceof TemporalDreamStage)) throw new Error('a live spec dreams with the temporal dream stage');
+  return stage;
 }

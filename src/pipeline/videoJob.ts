@@ -1,31 +1,30 @@
-import { existsSync } from 'node:fs';
-import { readdir, rm, stat, unlink, readFile } from 'node:fs/promises';
-import { basename, dirname, extname, join, resolve } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { dirname, extname, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
-import { dreamGain } from '../dream/deepdream.js';
-import { fromBytes } from '../dream/image.js';
 import { describe as describeObjective, type Objective } from '../dream/objectives.js';
 import type { GradientRunner } from '../dream/runner.js';
 import { UserError, WriteError } from '../errors.js';
-import { concatSegments } from '../media/concat.js';
 import { FrameDecoder, evenFit, timingWarning, type Size } from '../media/decoder.js';
-import { FrameEncoder, type AudioSource } from '../media/encoder.js';
+import type { AudioSource } from '../media/encoder.js';
+import type { MediaInfo } from '../media/probe.js';
 import { fitScale, type SizeSpec } from '../media/size.js';
-import { TemporalDreamStage, type TemporalSettings, type TemporalState } from '../temporal/stage.js';
-import { CheckpointStore, workDirFor, writeWhole, type JobProgress } from './checkpoint.js';
-import type { Frame, Rational, Stage } from '../frame.js';
+import { TemporalDreamStage, type TemporalSettings } from '../temporal/stage.js';
+import { CheckpointStore, workDirFor, type JobProgress } from './checkpoint.js';
+import type { Frame, Rational, Sink } from '../frame.js';
 import { checkWritableFolder } from '../sinks/writable.js';
-import { hiddenStem } from '../paths.js';
+import { runLoop, type ChainedFrame } from './runLoop.js';
+import { frameGain, SegmentSink } from './segmentSink.js';
+import type { ChainStage } from './stageModule.js';
+import { DreamingStage } from './stages/dream.js';
 
 /** A stage whose state can be committed after every frame and restored to resume a job. */
-export interface ResumableStage extends Stage {
-  snapshot(): TemporalState | undefined;
-  restore(state: TemporalState): void;
-}
+export type ResumableStage = ChainStage;
 
 export interface VideoJobOptions {
   input: string;
   output: string;
+  /** What ffprobe said about `input` when the caller probed it already (the input is probed once). */
+  media?: MediaInfo | undefined;
   /** Working (and output) size; default the input's own, made even. */
   size?: SizeSpec | undefined;
   start?: number | undefined;
@@ -44,7 +43,7 @@ export interface VideoJobOptions {
   onPlan?: (plan: { frames: number | undefined; width: number; height: number; resumedFrom: number }) => Promise<void> | void;
   onWarning?: (message: string) => void;
   signal?: AbortSignal | undefined;
-  /** The per-frame stage (default: a TemporalDreamStage with `temporal`); e.g. the 360° stage. */
+  /** The stage chain (stages.ts, stagesOf; default: the temporal dream stage with `temporal`). */
   createStage?: (runner: GradientRunner, objective: Objective, temporal: TemporalSettings) => ResumableStage;
   /** Settings of a custom stage that change its output: part of the identity checked on resume. */
   stageIdentity?: unknown;
@@ -56,6 +55,8 @@ export interface VideoJobOptions {
   supply?: FrameSupply | undefined;
   /** The soundtrack of supplied frames (absent: none). */
   audio?: AudioSource | undefined;
+  /** More sinks every dreamed frame goes to besides the video (sinkRegistry.ts), opened before the first frame. */
+  sinks?: ((size: Size, fps: Rational) => Promise<Array<Sink<ChainedFrame>>>) | undefined;
 }
 
 /** A source of frames for the file loop that is not a decoded file (sources/zoom.ts). */
@@ -131,34 +132,37 @@ function objectiveIdentity(objective: Objective): string[] {
   );
 }
 
-/**
- * Dream a video file: decode → temporal dream stage → segments committed frame by frame →
- * segments joined with the original audio into the output (atomically). Resumable: with
- * `resume`, a run continues from the last finished frame and produces the same file as an
- * uninterrupted run with the same settings.
- */
-export async function runVideoJob(runner: GradientRunner, objective: Objective, opts: VideoJobOptions): Promise<VideoJobResult> {
-  const started = performance.now();
-  await checkVideoOutput(opts.output);
+/** What the job reads its frames from: a file probed once, or a frame supply (the zoom's still). */
+interface JobInput {
+  width: number;
+  height: number;
+  /** The rate of the frames the loop gets (from the packets' timestamps, which a header can contradict). */
+  fps: Rational;
+  frames: number | undefined;
+  decoder?: FrameDecoder | undefined;
+  open(size: Size, onWarning?: (message: string) => void): Promise<AsyncIterable<Frame> & { close(): Promise<void> }>;
+}
+
+async function openInput(opts: VideoJobOptions): Promise<JobInput> {
   const supply = opts.supply;
-  const decoderProbe = supply ? undefined : await FrameDecoder.open(opts.input, { start: opts.start, duration: opts.duration, rate: opts.rate });
-  const media = decoderProbe?.media ?? { width: supply!.width, height: supply!.height };
-  // The rate of the frames the decoder yields: from the packets' timestamps, which a header can
-  // contradict; a variable-rate input is resampled to it (docs/architecture.md, "Frame timing").
-  const fps = decoderProbe?.info.fps ?? supply!.fps;
-  const timing = decoderProbe?.timing;
-  await decoderProbe?.close();
-  const size = workingSize(media.width, media.height, opts.size);
-  await checkVideoOutput(opts.output, size);
-  const segmentFrames = opts.segmentFrames ?? DEFAULT_SEGMENT_FRAMES;
+  if (supply) return { width: supply.width, height: supply.height, fps: supply.fps, frames: supply.frameCount, open: (size) => supply.open(size) };
+  // A variable-rate input is resampled to the packets' rate (docs/architecture.md, "Frame timing").
+  const decoder = await FrameDecoder.open(opts.input, { start: opts.start, duration: opts.duration, rate: opts.rate }, opts.media);
+  await decoder.close();
+  const open = async (size: Size, onWarning?: (message: string) => void) => decoder.withOptions({ size, onWarning });
+  return { width: decoder.media.width, height: decoder.media.height, fps: decoder.info.fps, frames: decoder.info.frameCount, decoder, open };
+}
+
+/** Everything that decides a job's frames: a resume must match it (checkpoint.ts, job.json). */
+async function jobIdentity(runner: GradientRunner, objective: Objective, opts: VideoJobOptions, input: JobInput, size: Size, segmentFrames: number) {
   const inputStat = await stat(opts.input);
-  const identity = {
+  return {
     version: 1,
     input: { path: resolve(opts.input), bytes: inputStat.size, mtimeMs: Math.round(inputStat.mtimeMs) },
     size,
     // Which frames exist and their numbering: a resumed run must decode the same ones.
-    fps: `${fps.num}/${fps.den}`,
-    resampled: timing?.variable ?? false,
+    fps: `${input.fps.num}/${input.fps.den}`,
+    resampled: input.decoder?.timing?.variable ?? false,
     start: opts.start ?? 0,
     duration: opts.duration ?? null,
     temporal: opts.temporal,
@@ -170,176 +174,147 @@ export async function runVideoJob(runner: GradientRunner, objective: Objective, 
     crf: opts.crf ?? 18,
     segmentFrames,
     ...(opts.stageIdentity === undefined ? {} : { stage: opts.stageIdentity }),
-    ...(supply ? { supply: supply.identity, audio: opts.audio ?? null } : {}),
+    ...(opts.supply ? { supply: opts.supply.identity, audio: opts.audio ?? null } : {}),
   };
-  const dir = workDirFor(opts.output);
-  let store: CheckpointStore;
+}
+
+type Identity = Awaited<ReturnType<typeof jobIdentity>>;
+
+/**
+ * The work folder of a job: a new one, or with `resume` the unfinished run's (its stage state
+ * restored into `stage`). What segments are encoded with: this run's codec and quality, or, when
+ * a resume changes only those, the unfinished run's (its segments are made already); the join
+ * then re-encodes.
+ */
+async function openWork(dir: string, identity: Identity, stage: ChainStage, opts: VideoJobOptions) {
   let progress: JobProgress = { nextFrame: 0, gainSum: 0, gainCount: 0, dreamSeconds: 0 };
-  const stage: ResumableStage = opts.createStage ? opts.createStage(runner, objective, opts.temporal) : new TemporalDreamStage(runner, objective, opts.temporal);
-  const previous = await CheckpointStore.identityIn(dir);
-  // What segments are encoded with: this run's codec and quality, or, when a resume changes only
-  // those, the unfinished run's (its segments are made already); the join then re-encodes.
-  let segmentCodec = { codec: identity.codec, crf: identity.crf };
+  let encoding = { codec: identity.codec, crf: identity.crf };
   let reencode: { codec: string; crf: number } | undefined;
-  if (opts.resume && previous !== undefined) {
-    const prev = previous as Record<string, unknown>;
-    const apartFromEncoding = (o: Record<string, unknown>): string => JSON.stringify({ ...o, codec: null, crf: null });
-    if (apartFromEncoding(prev) === apartFromEncoding(identity) && (prev.codec !== identity.codec || prev.crf !== identity.crf)) {
-      segmentCodec = { codec: String(prev.codec), crf: Number(prev.crf) };
-      reencode = { codec: identity.codec, crf: identity.crf };
-      opts.onWarning?.(`the unfinished run encodes with ${segmentCodec.codec} (crf ${segmentCodec.crf}): its frames are kept and the join re-encodes them with ${identity.codec} (crf ${identity.crf})`);
-    } else if (JSON.stringify(previous) !== JSON.stringify(identity)) {
-      throw new UserError(
-        `cannot resume: the unfinished run in ${dir} used other settings or another input; run without --resume to start over`,
-      );
-    }
-    store = new CheckpointStore(dir);
-    const checkpoint = await store.load();
-    if (checkpoint) {
-      progress = checkpoint.progress;
-      if (checkpoint.state) stage.restore(checkpoint.state);
-    }
-  } else {
+  const previous = await CheckpointStore.identityIn(dir);
+  if (!opts.resume || previous === undefined) {
     if (previous !== undefined && !opts.resume) opts.onWarning?.(`discarding an unfinished run in ${dir} (use --resume to continue one)`);
     if (opts.resume && previous === undefined) opts.onWarning?.('nothing to resume: starting from the first frame');
-    store = await CheckpointStore.create(dir, identity);
+    return { store: await CheckpointStore.create(dir, identity), progress, encoding, reencode };
   }
-  const resumedFrom = progress.nextFrame;
-  // Said once the job is sure to start (a refused output or resume prints its one line alone).
-  // A rate the user chose replaces whatever the input's timing would have been corrected to.
-  const timingNote = opts.rate || !decoderProbe ? undefined : timingWarning(opts.input, decoderProbe.media, timing);
-  if (timingNote) opts.onWarning?.(timingNote);
-  const planned = decoderProbe ? decoderProbe.info.frameCount : supply!.frameCount;
-  await opts.onPlan?.({ frames: planned === undefined ? undefined : Math.max(0, planned - resumedFrom), width: size.width, height: size.height, resumedFrom });
+  const prev = previous as Record<string, unknown>;
+  const apartFromEncoding = (o: Record<string, unknown>): string => JSON.stringify({ ...o, codec: null, crf: null });
+  if (apartFromEncoding(prev) === apartFromEncoding(identity) && (prev.codec !== identity.codec || prev.crf !== identity.crf)) {
+    encoding = { codec: String(prev.codec), crf: Number(prev.crf) };
+    reencode = { codec: identity.codec, crf: identity.crf };
+    opts.onWarning?.(`the unfinished run encodes with ${encoding.codec} (crf ${encoding.crf}): its frames are kept and the join re-encodes them with ${identity.codec} (crf ${identity.crf})`);
+  } else if (JSON.stringify(previous) !== JSON.stringify(identity)) {
+    throw new UserError(`cannot resume: the unfinished run in ${dir} used other settings or another input; run without --resume to start over`);
+  }
+  const store = new CheckpointStore(dir);
+  const checkpoint = await store.load();
+  if (checkpoint) {
+    progress = checkpoint.progress;
+    if (checkpoint.state) stage.restore(checkpoint.state);
+  }
+  return { store, progress, encoding, reencode };
+}
 
-  // Segments are MP4 pieces, except for VP8, which MP4 cannot hold (Matroska takes it).
-  const segmentFile = (segment: number): string => (segmentCodec.codec === 'libvpx' ? store.segmentPath(segment).replace(/\.mp4$/, '.mkv') : store.segmentPath(segment));
-  const encodeSegment = async (segment: number, frames: number): Promise<void> => {
-    const first = segment * segmentFrames;
-    const encoder = await FrameEncoder.open(segmentFile(segment), {
-      width: size.width,
-      height: size.height,
-      fps,
-      codec: segmentCodec.codec,
-      crf: segmentCodec.crf,
-      faststart: false,
-    });
-    try {
-      for (let i = first; i < first + frames; i++) {
-        const data = new Uint8Array(await readFile(store.framePath(i)));
-        await encoder.write({ index: i, ptsSeconds: 0, width: size.width, height: size.height, data });
-      }
-      await encoder.close();
-    } catch (err) {
-      await encoder.abort();
-      throw err;
-    }
-    for (let i = first; i < first + frames; i++) await unlink(store.framePath(i)).catch(() => undefined);
-  };
-
+/** Rejects with Interrupted when `signal` aborts (how many frames are kept, read then). */
+function abortOn(signal: AbortSignal | undefined, committed: () => number, dir: string): Promise<never> {
   const aborted = new Promise<never>((_, reject) => {
-    const onAbort = (): void => reject(new Interrupted(progress.nextFrame, dir));
-    if (opts.signal?.aborted) onAbort();
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    const onAbort = (): void => reject(new Interrupted(committed(), dir));
+    if (signal?.aborted) onAbort();
+    signal?.addEventListener('abort', onAbort, { once: true });
   });
   aborted.catch(() => undefined);
-  let decoder: (AsyncIterable<Frame> & { close(): Promise<void> }) | undefined;
-  try {
-    // Opened inside the try: a file that fails to decode leaves no work folder behind either.
-    const decoded = supply ? undefined : await FrameDecoder.open(opts.input, { size, start: opts.start, duration: opts.duration, rate: opts.rate, onWarning: opts.onWarning });
-    decoder = decoded ?? (await supply!.open(size));
-    const total = decoded ? decoded.info.frameCount : supply!.frameCount;
-    let t0 = performance.now();
-    const resumeAt = progress.nextFrame;
-    for await (const { frame, dreamed } of throughStage(decoder, stage, { abort: aborted, select: (f) => (f.index < resumeAt ? undefined : f) })) {
-      const gain = await Promise.race([frameGain(runner, objective, frame, dreamed, opts.temporal.dream.tile), aborted]);
-      await writeWhole(store.framePath(frame.index), dreamed.data);
-      const next: JobProgress = {
-        nextFrame: frame.index + 1,
-        gainSum: progress.gainSum + (gain ?? 0),
-        gainCount: progress.gainCount + (gain === undefined ? 0 : 1),
-        dreamSeconds: progress.dreamSeconds + (performance.now() - t0) / 1000,
-      };
-      // `progress` is what is on disk: a commit that fails (a full disk) leaves it as it was.
-      await store.commit(next, stage.snapshot());
-      progress = next;
-      if (progress.nextFrame % segmentFrames === 0) await encodeSegment(progress.nextFrame / segmentFrames - 1, segmentFrames);
-      opts.onFrame?.(progress.nextFrame, total);
-      t0 = performance.now();
-    }
-  } catch (err) {
-    // Failed before a single frame was committed: there is nothing to resume, so no work folder.
-    if (progress.nextFrame === 0) await store.remove().catch(() => undefined);
-    else {
-      // The frame being committed when it failed is not part of the job yet.
-      await rm(store.framePath(progress.nextFrame), { force: true }).catch(() => undefined);
-      await removeTemps(opts.output, dir);
-    }
-    throw resumable(err, progress.nextFrame, dir);
-  } finally {
-    await decoder?.close();
-  }
-  if (progress.nextFrame === 0) {
-    // Nothing to resume: leave no work folder behind.
-    await store.remove();
-    throw new UserError(`${opts.input}: no video frames could be decoded`);
-  }
+  return aborted;
+}
 
-  const segments = Math.ceil(progress.nextFrame / segmentFrames);
+/**
+ * Dream a video file: decode → stage chain → segments committed frame by frame → segments
+ * joined with the original audio into the output (atomically). Resumable: with `resume`, a run
+ * continues from the last finished frame and produces the same file as an uninterrupted run
+ * with the same settings.
+ */
+export async function runVideoJob(runner: GradientRunner, objective: Objective, opts: VideoJobOptions): Promise<VideoJobResult> {
+  const started = performance.now();
+  await checkVideoOutput(opts.output);
+  const input = await openInput(opts);
+  const size = workingSize(input.width, input.height, opts.size);
+  await checkVideoOutput(opts.output, size);
+  const segmentFrames = opts.segmentFrames ?? DEFAULT_SEGMENT_FRAMES;
+  const identity = await jobIdentity(runner, objective, opts, input, size, segmentFrames);
+  const dir = workDirFor(opts.output);
+  const stage: ChainStage = opts.createStage ? opts.createStage(runner, objective, opts.temporal) : new DreamingStage(new TemporalDreamStage(runner, objective, opts.temporal));
+  const work = await openWork(dir, identity, stage, opts);
+  const resumedFrom = work.progress.nextFrame;
+  // Said once the job is sure to start (a refused output or resume prints its one line alone).
+  // A rate the user chose replaces whatever the input's timing would have been corrected to.
+  const timingNote = opts.rate || !input.decoder ? undefined : timingWarning(opts.input, input.decoder.media, input.decoder.timing);
+  if (timingNote) opts.onWarning?.(timingNote);
+  await opts.onPlan?.({ frames: input.frames === undefined ? undefined : Math.max(0, input.frames - resumedFrom), width: size.width, height: size.height, resumedFrom });
+  let sink: SegmentSink | undefined;
+  const aborted = abortOn(opts.signal, () => sink?.progress.nextFrame ?? 0, dir);
+  sink = new SegmentSink({
+    ...work,
+    segmentFrames,
+    size,
+    fps: input.fps,
+    stage,
+    gain: (i, o) => Promise.race([frameGain(runner, objective, i, o, opts.temporal.dream.tile), aborted]),
+    onFrame: (done) => opts.onFrame?.(done, input.frames),
+    output: opts.output,
+    join: {
+      audioFrom: opts.supply ? opts.audio : { path: opts.input, start: opts.start, duration: opts.duration },
+      faststart: opts.faststart,
+      finalize: opts.finalize,
+      reencode: work.reencode,
+    },
+  });
+  await dreamInto(sink, input, size, stage, { ...opts, aborted, resumeAt: resumedFrom, dir });
+  const done = sink.progress;
   try {
-    for (let s = 0; s < segments; s++) {
-      if (!existsSync(segmentFile(s))) await encodeSegment(s, Math.min(segmentFrames, progress.nextFrame - s * segmentFrames));
-    }
-    await concatSegments(
-      Array.from({ length: segments }, (_, s) => segmentFile(s)),
-      opts.output,
-      { audioFrom: supply ? opts.audio : { path: opts.input, start: opts.start, duration: opts.duration }, faststart: opts.faststart, finalize: opts.finalize, reencode },
-    );
+    await sink.close();
   } catch (err) {
     // Every frame is committed: the work folder joins the output on --resume once there is room.
-    await removeTemps(opts.output, dir);
-    throw resumable(err, progress.nextFrame, dir);
+    await sink.abort();
+    throw resumable(err, done.nextFrame, dir);
   }
-  await store.remove();
+  await work.store.remove();
   return {
     output: opts.output,
-    frames: progress.nextFrame,
-    fps,
+    frames: done.nextFrame,
+    fps: input.fps,
     width: size.width,
     height: size.height,
     seconds: (performance.now() - started) / 1000,
-    secondsPerFrame: progress.dreamSeconds / Math.max(1, progress.nextFrame),
-    dreamGain: progress.gainCount > 0 ? progress.gainSum / progress.gainCount : undefined,
+    secondsPerFrame: done.dreamSeconds / Math.max(1, done.nextFrame),
+    dreamGain: done.gainCount > 0 ? done.gainSum / done.gainCount : undefined,
     resumedFrom,
   };
 }
 
-/** Dream gain of one frame (docs/architecture.md): a measurement at the working resolution, not part of the stage. */
-function frameGain(runner: GradientRunner, objective: Objective, input: Frame, output: Frame, tile: number): Promise<number | undefined> {
-  return dreamGain(runner, fromBytes(input.width, input.height, input.data), fromBytes(output.width, output.height, output.data), objective, tile);
-}
-
 /**
- * Remove this process's temp files of a failed job: the encoder's and the join's partial outputs
- * beside the output (`.NAME.partial-PID…`, also the join's list) and half-written commits in the
- * work folder (`*.tmp-PID`). What a resume needs (job.json, state.bin, frames, segments) stays.
+ * The frames not yet committed, through the run loop into the segment sink. A failure keeps what
+ * a resume needs; before a single frame is committed there is nothing to resume, so no work folder.
  */
-async function removeTemps(output: string, dir: string): Promise<void> {
-  const pid = String(process.pid);
-  const stem = hiddenStem(basename(output, extname(output)));
-  // The pid must end where the name's next part begins: `.x.partial-12` is not `.x.partial-123`.
-  const partial = new RegExp(`^\\.${escapeRegExp(stem)}\\.partial-${pid}(?:[-.]|$)`);
-  await removeMatching(dirname(resolve(output)), (name) => partial.test(name));
-  await removeMatching(dir, (name) => name.endsWith(`.tmp-${pid}`) || new RegExp(`\\.partial-${pid}(?:[-.]|$)`).test(name));
-}
-
-async function removeMatching(folder: string, match: (name: string) => boolean): Promise<void> {
-  const names = await readdir(folder).catch(() => [] as string[]);
-  await Promise.all(names.filter(match).map((name) => rm(join(folder, name), { force: true }).catch(() => undefined)));
-}
-
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+async function dreamInto(sink: SegmentSink, input: JobInput, size: Size, stage: ChainStage, o: VideoJobOptions & { aborted: Promise<never>; resumeAt: number; dir: string }): Promise<void> {
+  let frames: (AsyncIterable<Frame> & { close(): Promise<void> }) | undefined;
+  let more: Array<Sink<ChainedFrame>> = [];
+  try {
+    // Opened inside the try: a file that fails to decode leaves no work folder behind either.
+    frames = await input.open(size, o.onWarning);
+    more = (await o.sinks?.(size, input.fps)) ?? [];
+    await runLoop(frames, stage, [sink, ...more], { abort: o.aborted, select: (f) => (f.index < o.resumeAt ? undefined : f) });
+    for (const s of more) await s.close();
+  } catch (err) {
+    await Promise.all(more.map((s) => s.abort().catch(() => undefined)));
+    const committed = sink.progress.nextFrame;
+    await sink.abort();
+    throw resumable(err, committed, o.dir);
+  } finally {
+    await frames?.close();
+  }
+  if (sink.progress.nextFrame === 0) {
+    // Nothing to resume: leave no work folder behind.
+    await sink.abort();
+    throw new UserError(`${o.input}: no video frames could be decoded`);
+  }
 }
 
 /** Words of a full or read-only disk in ffmpeg's messages (its own errno texts). */
@@ -389,35 +364,4 @@ export class Interrupted extends UserError {
   }
 }
 
-/**
- * The file loop's core, shared by whole-file jobs and farm segments: every frame of `frames`, in
- * order and none dropped, through `stage` (backpressure: the next frame is decoded only when the
- * stage has taken this one). `select` renumbers a decoded frame (its ordinal counts from 0) or
- * skips it (undefined): resumed frames, a farm segment's frames before its warm-up. `abort`
- * rejects to stop between or during frames.
- */
-export async function* throughStage(
-  frames: AsyncIterable<Frame>,
-  stage: Stage,
-  opts: { select?: (frame: Frame, ordinal: number) => Frame | undefined; abort?: Promise<never> } = {},
-): AsyncGenerator<{ frame: Frame; dreamed: Frame; ordinal: number }> {
-  const abort = opts.abort ?? new Promise<never>(() => undefined);
-  let ordinal = 0;
-  for await (const decoded of race(frames, abort)) {
-    const n = ordinal++;
-    const frame = opts.select ? opts.select(decoded, n) : decoded;
-    if (!frame) continue;
-    const dreamed = await Promise.race([stage.process(frame), abort]);
-    yield { frame, dreamed, ordinal: n };
-  }
-}
-
-/** Iterate a source, stopping with the abort promise's rejection. */
-async function* race<T>(source: AsyncIterable<T>, abort: Promise<never>): AsyncGenerator<T> {
-  const it = source[Symbol.asyncIterator]();
-  while (true) {
-    const next = await Promise.race([it.next(), abort]);
-    if (next.done) return;
-    yield next.value;
-  }
-}
+export { throughStage } from './runLoop.js';

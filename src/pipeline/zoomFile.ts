@@ -13,22 +13,16 @@ import { objectiveOf, runnerOptionsOf } from './dream.js';
 import { checkDreamMemory } from './footprint.js';
 import { Progress } from './progress.js';
 import type { JobResult, RunOptions } from './job.js';
-import { sectionOf, sourceOf, type PipelineSpec } from './spec.js';
-import { stagePlan } from './stages.js';
-import { envelopeFor, withModulation } from './modulate.js';
+import type { PipelineSpec } from './spec.js';
+import { sinkSettings, sourceSettings } from './spec/settings.js';
+import { section as videoSinkSection } from './sinks/video.js';
+import { section as zoomSourceSection, type ZoomSourceSettings } from './sources/zoom.js';
+import { stagePlan, stagesOf } from './stages.js';
+import { openSinks } from './sinkRegistry.js';
+import { envelopeFor } from './modulate.js';
 import { rateOf, renderFacts, runVideoJob } from './videoJob.js';
 
-export interface ZoomSourceSpec {
-  kind: 'zoom';
-  path: string;
-  size: string;
-  duration: number;
-  fps: number;
-  zoom: number;
-  rotate: number;
-  pan: string;
-  audio?: string;
-}
+export type ZoomSourceSpec = ZoomSourceSettings;
 
 /** The per-frame transform a zoom source names. */
 export function zoomMoveOf(source: ZoomSourceSpec): ZoomMove {
@@ -36,8 +30,8 @@ export function zoomMoveOf(source: ZoomSourceSpec): ZoomMove {
 }
 
 export async function runZoomJob(spec: PipelineSpec, opts: RunOptions): Promise<JobResult> {
-  const source = sourceOf<ZoomSourceSpec>(spec);
-  const sink = sectionOf<{ path: string; codec?: string; crf: number }>(spec, 'sinks', 'video')!;
+  const source = sourceSettings(spec, zoomSourceSection)!;
+  const sink = sinkSettings(spec, videoSinkSection)!;
   const plan = stagePlan(spec);
   const codec = videoCodecFor(sink.path, sink.codec);
   await assertReadableFile(source.path, 'image');
@@ -60,8 +54,10 @@ export async function runZoomJob(spec: PipelineSpec, opts: RunOptions): Promise<
       temporal: plan.temporal,
       supply: { ...frames, width: size.width, height: size.height },
       audio: source.audio === undefined ? undefined : { path: source.audio, duration: frameCount / source.fps },
-      createStage: (r, o, t) => withModulation(new ZoomStage(stoppedBy(r, opts.signal), o, t, move), plan.modulation, { temporal: t, objective: o, move }, plan.dream, envelope, 0),
+      // The zoom's stage dreams each frame from the previous dream moved (temporal/zoom.ts).
+      createStage: (r, o) => stagesOf(plan, { runner: stoppedBy(r, opts.signal), objective: o, envelope, origin: 0, move, dreaming: (runner, objective, t) => new ZoomStage(runner, objective, t, move) }),
       stageIdentity: { zoom: move, ...(plan.modulation ? { modulation: plan.modulation } : {}) },
+      sinks: (frameSize, frameRate) => openSinks({ spec, size: frameSize, fps: frameRate }),
       codec,
       crf: sink.crf,
       resume: opts.resume,

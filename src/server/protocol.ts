@@ -152,13 +152,3 @@ export interface ControlChanges {
   step?: number;
   iterations?: number;
 }
-
-/** A camera picture from a viewer, as the hub hands it on (the browser camera source takes it). */
-export interface CameraPicture {
-  jpeg: Uint8Array;
-  clientId: number;
-  clientSeq: number;
-}
-
-/** Why a picture was not used (told to the sending client). */
-export type CameraRejection = 'busy' | 'not-jpeg' | 'undecodable' | 'closed';

@@ -2,7 +2,8 @@
  * A constant-rate writer for live outputs. Dreamed frames come at whatever rate the adaptive
  * controller manages; a recording or a stream needs a steady one. This writes the newest frame
  * every 1/fps seconds of wall-clock time (repeating it when dreaming is slower, skipping frames
- * when faster), so the output's timeline matches real time and nothing queues up.
+ * when faster), so the output's timeline matches real time and nothing queues up. It is itself a
+ * Sink around a Sink (frame.ts): newest-only delivery is a wrapper, not another shape of output.
  */
 import type { Frame, Sink } from '../frame.js';
 
@@ -15,9 +16,9 @@ export interface PacedStats {
   skipped: number;
 }
 
-export class PacedWriter {
+export class PacedWriter<F extends Frame = Frame> implements Sink<F> {
   readonly stats: PacedStats = { written: 0, repeated: 0, skipped: 0 };
-  private latest: Frame | undefined;
+  private latest: F | undefined;
   private latestWritten = false;
   private startedAt = 0;
   private stopping = false;
@@ -27,7 +28,7 @@ export class PacedWriter {
   private readonly period: number;
 
   constructor(
-    private readonly sink: Sink,
+    private readonly sink: Sink<F>,
     fps: number,
     private readonly label: string,
     private readonly onError: (err: Error) => void,
@@ -35,9 +36,9 @@ export class PacedWriter {
     this.period = 1000 / fps;
   }
 
-  /** The newest frame to show from now on. Never blocks. */
-  offer(frame: Frame): void {
-    if (this.stopping || this.failed) return;
+  /** The newest frame to show from now on. Never blocks: resolves at once, the tick writes it. */
+  write(frame: F): Promise<void> {
+    if (this.stopping || this.failed) return Promise.resolve();
     if (this.latest && !this.latestWritten) this.stats.skipped++;
     this.latest = frame;
     this.latestWritten = false;
@@ -46,6 +47,7 @@ export class PacedWriter {
       this.loop = this.run();
     }
     this.wake?.();
+    return Promise.resolve();
   }
 
   /** Stop ticking and finish the output (FrameEncoder: rename into place). */

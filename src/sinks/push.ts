@@ -9,7 +9,7 @@ import { basename, dirname, join } from 'node:path';
 import { UserError } from '../errors.js';
 import { locateTools } from '../media/locate.js';
 import { StderrTail, endWithProcess, exitOf, lastStderrLine } from '../media/run.js';
-import type { Frame, Sink } from '../frame.js';
+import type { Frame, LiveFrame, Sink } from '../frame.js';
 import { redactUrl } from '../media/redact.js';
 import type { Writable } from 'node:stream';
 import { PCM_CHANNELS, PCM_RATE, type PcmFeed } from '../media/liveAudio.js';
@@ -152,9 +152,9 @@ export class StreamPush implements Sink {
 }
 
 /** Push paced at `fps`, fed with the newest dreamed frame. */
-export async function openPush(target: PushTarget, size: { width: number; height: number }, fps: number, onError: (err: Error) => void, sound?: PcmFeed): Promise<PacedWriter> {
+export async function openPush(target: PushTarget, size: { width: number; height: number }, fps: number, onError: (err: Error) => void, sound?: PcmFeed): Promise<PacedWriter<LiveFrame>> {
   const push = await StreamPush.open(target, size, fps, sound !== undefined);
-  return new PacedWriter(sound && push.carriesSound ? new WithSound(push, sound, fps) : push, fps, `push to ${target.label}`, onError);
+  return new PacedWriter<LiveFrame>(sound && push.carriesSound ? new WithSound(push, sound, fps) : push, fps, `push to ${target.label}`, onError);
 }
 
 /** The host of a push URL ('' when it names none, or does not parse). Pure. */

@@ -4,6 +4,7 @@
  */
 import { extname } from 'node:path';
 import { UserError } from '../errors.js';
+import type { LiveFrame } from '../frame.js';
 import { FrameEncoder } from '../media/encoder.js';
 import { PCM_CHANNELS, PCM_RATE, type PcmFeed } from '../media/liveAudio.js';
 import { WithSound } from './liveSound.js';
@@ -24,7 +25,7 @@ export function checkLiveRecording(path: string): void {
 }
 
 /** A live recording; with `sound`, the input's sound goes in too, in sync (sinks/liveSound.ts). */
-export async function openRecording(path: string, size: { width: number; height: number }, fps: number, onError: (err: Error) => void, sound?: PcmFeed): Promise<PacedWriter> {
+export async function openRecording(path: string, size: { width: number; height: number }, fps: number, onError: (err: Error) => void, sound?: PcmFeed): Promise<PacedWriter<LiveFrame>> {
   // veryfast: live recording must keep up with real time on two cores that are busy dreaming.
   const encoder = await FrameEncoder.open(path, {
     width: size.width,
@@ -34,5 +35,5 @@ export async function openRecording(path: string, size: { width: number; height:
     crf: 20,
     ...(sound ? { pcmAudio: { sampleRate: PCM_RATE, channels: PCM_CHANNELS } } : {}),
   });
-  return new PacedWriter(sound ? new WithSound(encoder, sound, fps) : encoder, fps, `recording ${path}`, onError);
+  return new PacedWriter<LiveFrame>(sound ? new WithSound(encoder, sound, fps) : encoder, fps, `recording ${path}`, onError);
 }

@@ -4,20 +4,7 @@
  */
 import sharp from 'sharp';
 import { Latest } from '../latest.js';
-import type { LiveFrame, LiveSource, LiveSourceInfo, LiveSourceStats } from './live.js';
-
-/**
- * A picture from a viewer's camera (the hub's CameraPicture: the server and this source agree on
- * its shape without importing each other).
- */
-export interface CameraPicture {
-  jpeg: Uint8Array;
-  clientId: number;
-  clientSeq: number;
-}
-
-/** Why a picture was not used (told to the sending client). */
-export type CameraRejection = 'busy' | 'not-jpeg' | 'undecodable' | 'closed';
+import type { CameraPicture, CameraRejection, LiveFrame, LiveSource, LiveSourceInfo, LiveSourceStats } from '../frame.js';
 
 /**
  * Decodes at most one picture at a time per client (a browser that sends faster than we decode

@@ -4,7 +4,8 @@
  *
  * Unlike FrameDecoder (files: every frame, backpressure all the way to ffmpeg), a live source
  * reads ffmpeg's output as fast as it comes and keeps only the newest frame: a camera does not
- * wait for a slow consumer, so buffering its frames would only add latency.
+ * wait for a slow consumer, so buffering its frames would only add latency. The frame and source
+ * contracts (LiveFrame, LiveSource) are at the bottom, in frame.ts.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
@@ -12,43 +13,9 @@ import { notUtf8Hint, UserError } from '../errors.js';
 import { FrameAssembler } from '../media/frameAssembler.js';
 import { locateTools } from '../media/locate.js';
 import { StderrTail, endWithProcess, exitOf, lastStderrLine, localFile } from '../media/run.js';
-import type { Frame } from '../frame.js';
+import type { LiveFrame, LiveSource, LiveSourceInfo, LiveSourceStats } from '../frame.js';
 import { Latest } from '../latest.js';
 import { redactUrl } from '../media/redact.js';
-
-/** A frame of a live source: `capturedAt` is the wall clock (ms since epoch) when it was read. */
-export interface LiveFrame extends Frame {
-  capturedAt: number;
-  /** Where it came from: the --input source or a viewer's shared camera. */
-  origin: 'source' | 'browser';
-  /** Browser frames: the sending client's id and its own sequence number. */
-  clientId?: number;
-  clientSeq?: number;
-}
-
-export interface LiveSourceInfo {
-  width: number;
-  height: number;
-  fps: number;
-  /** Short description for logs and /healthz (URLs without credentials). */
-  label: string;
-  kind: LiveInput['kind'];
-}
-
-export interface LiveSourceStats {
-  /** Frames read from ffmpeg (or decoded from the browser). */
-  frames: number;
-  /** Frames replaced by a newer one before anyone took them. */
-  dropped: number;
-  reconnects: number;
-}
-
-/** A live source: iterate for the newest frames. Ends when the input ends (a file without loop). */
-export interface LiveSource extends AsyncIterable<LiveFrame> {
-  readonly info: LiveSourceInfo;
-  readonly stats: LiveSourceStats;
-  close(): Promise<void>;
-}
 
 export type LiveInput =
   | { kind: 'lavfi'; graph: string; label: string }
