@@ -36,8 +36,8 @@ export interface Source<F extends Frame = Frame, I = SourceInfo> extends AsyncIt
 }
 
 /** Maps frames in order; may keep state (previous input and dream frames). */
-export interface Stage {
-  process(frame: Frame): Promise<Frame>;
+export interface Stage<In extends Frame = Frame, Out extends Frame = Frame> {
+  process(frame: In): Promise<Out>;
   close?(): Promise<void>;
 }
 

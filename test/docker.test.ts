@@ -55,7 +55,7 @@ describe('Dockerfile', () => {
     expect(instructions.findIndex((l) => l.startsWith('USER '))).toBeLessThan(instructions.findIndex((l) => l.startsWith('ENTRYPOINT ')));
     const [health] = of('HEALTHCHECK');
     expect(health).toMatch(/healthz/);
-    expect(readFileSync(join(ROOT, 'src', 'server', 'hub.ts'), 'utf8')).toMatch(/['"]\/healthz['"]/);
+    expect(readFileSync(join(ROOT, 'src', 'server', 'routes.ts'), 'utf8')).toMatch(/['"]\/healthz['"]/);
   });
 });
 

@@ -1,21 +1,21 @@
 /**
- * Real-time scheduling for live jobs (docs/architecture.md): sources write into a latest-frame slot, one
- * dreaming loop always takes the newest frame (stale ones are dropped and counted, so latency
- * never grows), and an adaptive controller (liveController.ts) trades gradient steps and working
- * resolution to hold the target frame rate.
+ * Real-time scheduling for live jobs (docs/architecture.md, "The live feed"): sources write into a
+ * latest-frame slot, and the one run loop (runLoop.ts) always takes the newest frame from it
+ * (stale ones are dropped and counted, so latency never grows) through the adaptive stage
+ * (liveStage.ts), which trades gradient steps and working resolution to hold the target frame
+ * rate, into the live outputs: Sinks whose write never blocks.
  */
-import { dreamGain } from '../dream/deepdream.js';
-import { add, createImage, fromBytes, resize, subtract, toBytes } from '../dream/image.js';
-import { describe, layer, type Objective } from '../dream/objectives.js';
+import type { Objective } from '../dream/objectives.js';
 import type { GradientRunner } from '../dream/runner.js';
-import { UserError } from '../errors.js';
 import { Latest } from '../latest.js';
-import { RollingProfile, type PhaseStats } from '../metrics/profile.js';
+import type { RollingProfile } from '../metrics/profile.js';
 import type { ControlChanges, LiveControls } from '../server/protocol.js';
-import type { DreamedFrame, LiveFrame, LiveSource } from '../frame.js';
-import type { TemporalDreamStage, TemporalSettings, TemporalState } from '../temporal/stage.js';
-import { AdaptiveController, levelLadder, workingSize, type ControllerOptions, type LiveLevel } from './liveController.js';
+import type { DreamedFrame, LiveFrame, LiveSource, Sink } from '../frame.js';
+import type { TemporalDreamStage, TemporalSettings } from '../temporal/stage.js';
+import type { ControllerOptions, LiveLevel } from './liveController.js';
 import type { LiveModulator } from './liveModulation.js';
+import { AdaptiveStage, type AdaptiveStats } from './liveStage.js';
+import { runLoop, type ChainedFrame } from './runLoop.js';
 
 export interface SchedulerOptions {
   /** Target frames per second. */
@@ -33,80 +33,56 @@ export interface SchedulerOptions {
   browserHoldMs?: number;
   /** Schedules and reaction (liveModulation.ts): what drives settings frame by frame, over the page's controls. */
   modulation?: LiveModulator | undefined;
-  /** Each dreamed frame, as soon as it is ready. Must not block: live outputs are Sinks whose write never waits (frame.ts). */
-  onFrame: (frame: DreamedFrame) => void;
+  /**
+   * Where each dreamed frame goes, as soon as it is ready, in this order. Their write must not
+   * block (frame.ts, Sink): it is not awaited. Closing them is the caller's.
+   */
+  sinks: ReadonlyArray<Sink<DreamedFrame>>;
   onWarning?: (message: string) => void;
   /** The dreaming stage, made by the stage registry (pipeline/stages.ts, createLiveStage). */
   stage: TemporalDreamStage;
 }
 
-export interface SchedulerStats {
-  /** Frames dreamed. */
-  frames: number;
+/** The adaptive stage's stats (liveStage.ts) and the slot's counters. */
+export interface SchedulerStats extends AdaptiveStats {
   /** Input frames replaced by newer ones before the dream loop could take them. */
   drops: number;
   /** --input frames ignored while a browser camera was sending. */
   preempted: number;
-  /** Dreamed frames per second over the last few seconds. */
-  fps: number;
-  /** Smoothed dreaming time per frame. */
-  dreamMs: number;
-  level: LiveLevel & { index: number; width: number; height: number };
-  /** Latest measured dream gain per origin (absent until measured). */
-  gain: { source?: number; browser?: number };
-  /** The quality floor, and the frame rate held below the target to keep it (absent: target held). */
-  floor: { minSteps: number; throttledFps?: number };
-  /** Where each frame's time goes (rolling, ms). */
-  profile: Record<string, PhaseStats>;
-  /** The values schedules and --react gave the last frame (absent without them). */
-  modulated?: Record<string, number>;
 }
 
 /**
- * The one dreaming loop of a live job. Feed it sources with `addSource`, start it with `run()`,
- * stop it with `stop()`.
+ * A live job's loop and what it shares with the page. Feed it sources with `addSource`, start it
+ * with `run()`, stop it with `stop()`.
  */
 export class LiveScheduler {
   private readonly slot = new Latest<LiveFrame>();
-  private readonly stage: TemporalDreamStage;
-  private readonly controller: AdaptiveController;
+  private readonly adaptive: AdaptiveStage;
   private readonly opts: SchedulerOptions;
-  private objective: Objective;
-  private step: number;
-  private maxIterations: number;
-  private pending: { objective?: Objective; step?: number; iterations?: number } = {};
-  private readonly objectives = new Map<string, Objective>();
   private stopped = false;
   private failure: Error | undefined;
   private primaryEnded = false;
   private hasPrimary = false;
   private lastBrowserAt = -Infinity;
   private preempted = 0;
-  private seq = 0;
-  private readonly recent: number[] = [];
-  private lastGainAt = 0;
-  private readonly gain: { source?: number; browser?: number } = {};
-  private lastWorking = { width: 0, height: 0 };
-  private readonly minSteps: number;
-  private modulated: Record<string, number> | undefined;
-  readonly profile = new RollingProfile();
 
-  constructor(
-    private readonly runner: GradientRunner,
-    objective: Objective,
-    temporal: TemporalSettings,
-    opts: SchedulerOptions,
-  ) {
+  constructor(runner: GradientRunner, objective: Objective, temporal: TemporalSettings, opts: SchedulerOptions) {
     this.opts = opts;
-    this.objective = objective;
-    this.step = temporal.dream.step;
-    this.maxIterations = temporal.frameIterations;
-    this.minSteps = opts.minSteps ?? 1;
-    this.controller = new AdaptiveController(opts.levels ?? levelLadder(this.maxIterations, undefined, this.minSteps), opts.fps, {
-      enabled: opts.adaptive ?? true,
-      ...opts.controller,
+    this.adaptive = new AdaptiveStage(runner, objective, temporal, opts.stage, {
+      fps: opts.fps,
+      adaptive: opts.adaptive,
+      controller: opts.controller,
+      levels: opts.levels,
+      minSteps: opts.minSteps,
+      gainEverySeconds: opts.gainEverySeconds,
+      modulation: opts.modulation,
+      onWarning: opts.onWarning,
     });
-    this.stage = opts.stage;
+  }
+
+  /** Where each frame's time goes (rolling). */
+  get profile(): RollingProfile {
+    return this.adaptive.profile;
   }
 
   /**
@@ -138,77 +114,28 @@ export class LiveScheduler {
   }
 
   get controls(): LiveControls {
-    return { layer: describe(this.pending.objective ?? this.objective).join(','), step: this.pending.step ?? this.step, iterations: this.pending.iterations ?? this.maxIterations };
+    return this.adaptive.controls;
   }
 
   /** Validate and queue changes; they apply before the next frame. Throws UserError when invalid. */
   updateControls(changes: ControlChanges): LiveControls {
-    const next: typeof this.pending = {};
-    if (changes.layer !== undefined) {
-      if (typeof changes.layer !== 'string' || changes.layer.length > 200) throw new UserError('layer must be a layer name');
-      const name = this.runner.layerName(changes.layer);
-      // One Objective object per layer: worker pools cache objectives by identity.
-      let obj = this.objectives.get(name);
-      if (!obj) this.objectives.set(name, (obj = layer(name)));
-      next.objective = obj;
-    }
-    if (changes.step !== undefined) {
-      if (typeof changes.step !== 'number' || !Number.isFinite(changes.step) || changes.step <= 0 || changes.step > 10) {
-        throw new UserError('step (strength) must be a number above 0 and at most 10');
-      }
-      next.step = changes.step;
-    }
-    if (changes.iterations !== undefined) {
-      if (!Number.isInteger(changes.iterations) || changes.iterations < 0 || changes.iterations > 8) {
-        throw new UserError('iterations must be a whole number from 0 to 8');
-      }
-      next.iterations = changes.iterations;
-    }
-    this.pending = { ...this.pending, ...next };
-    return this.controls;
+    return this.adaptive.updateControls(changes);
   }
 
   stats(): SchedulerStats {
-    const now = performance.now();
-    const window = this.recent.filter((t) => now - t < 5000);
-    const fps = window.length >= 2 ? ((window.length - 1) * 1000) / Math.max(1, window[window.length - 1]! - window[0]!) : 0;
-    const level = this.controller.level;
-    return {
-      frames: this.seq,
-      drops: this.slot.dropped,
-      preempted: this.preempted,
-      fps,
-      dreamMs: (this.controller.smoothed ?? 0) * 1000,
-      level: { ...level, index: this.controller.index, ...this.lastWorking },
-      gain: { ...this.gain },
-      floor: { minSteps: this.minSteps, ...(this.controller.throttledFps !== undefined ? { throttledFps: Number(this.controller.throttledFps.toFixed(2)) } : {}) },
-      profile: this.profile.snapshot(),
-      ...(this.modulated ? { modulated: { ...this.modulated } } : {}),
-    };
+    const { frames, ...s } = this.adaptive.stats();
+    return { frames, drops: this.slot.dropped, preempted: this.preempted, ...s };
   }
 
-  /**
-   * Build what the first frame would otherwise pay for (worker threads, the objective's graph) on
-   * a grey picture of the working size, before any source runs: a file played live then starts
-   * at its first frame instead of skipping what played while the engine compiled. The stage's
-   * carried state is untouched.
-   */
-  async warmUp(width: number, height: number): Promise<void> {
-    const size = workingSize(width, height, this.controller.level.scale);
-    const grey = fromBytes(size.width, size.height, new Uint8Array(size.width * size.height * 3).fill(128));
-    await this.runner.gradients([{ image: grey, weight: 1 }], this.objective);
+  /** Build the engine's first-frame work before any source runs (liveStage.ts, AdaptiveStage.warmUp). */
+  warmUp(width: number, height: number): Promise<void> {
+    return this.adaptive.warmUp(width, height);
   }
 
   /** Dream until stopped or the primary source ends; rejects with a source's error. */
   async run(): Promise<void> {
     try {
-      while (!this.stopped) {
-        const frame = await this.slot.take();
-        if (!frame || this.stopped) break;
-        this.applyPending();
-        this.applyModulation();
-        await this.dreamOne(frame);
-      }
+      await runLoop(this.frames(), this.adaptive, this.sinks());
     } finally {
       this.stopped = true;
       this.slot.close();
@@ -230,128 +157,43 @@ export class LiveScheduler {
     this.slot.close();
   }
 
+  /** The live source: the newest frame of the slot each time the loop asks, until stopped. */
+  private async *frames(): AsyncGenerator<LiveFrame> {
+    while (!this.stopped) {
+      const frame = await this.slot.take();
+      if (!frame || this.stopped) return;
+      yield frame;
+    }
+  }
+
+  /**
+   * The outputs, each handed the frame without waiting for it (a frame goes to viewers as soon
+   * as it is dreamed), then the dream gain, which the loop waits for before the next frame.
+   */
+  private sinks(): Array<Sink<LiveChained>> {
+    const outputs = this.opts.sinks.map((sink): Sink<LiveChained> => ({
+      write: (chained) => {
+        void sink.write(dreamedOf(chained));
+        return Promise.resolve();
+      },
+      close: () => Promise.resolve(),
+      abort: () => Promise.resolve(),
+    }));
+    const gain: Sink<LiveChained> = { write: () => this.adaptive.measureGain(), close: () => Promise.resolve(), abort: () => Promise.resolve() };
+    return [...outputs, gain];
+  }
+
   private fail(err: Error): void {
     this.failure ??= err;
     this.stop();
   }
-
-  private applyPending(): void {
-    const p = this.pending;
-    if (p.objective === undefined && p.step === undefined && p.iterations === undefined) return;
-    this.pending = {};
-    if (p.objective) this.objective = p.objective;
-    if (p.step !== undefined) this.step = p.step;
-    this.stage.update({ ...(p.objective ? { objective: p.objective } : {}), settings: { dream: { ...this.stage.current.dream, step: this.step } } });
-    if (p.iterations !== undefined && p.iterations !== this.maxIterations) {
-      this.maxIterations = p.iterations;
-      this.controller.setLevels(levelLadder(p.iterations, undefined, this.minSteps));
-    }
-  }
-
-  /** A schedule's or the sound's values for this frame, over the page's controls (liveModulation.ts). */
-  private applyModulation(): void {
-    const m = this.opts.modulation;
-    if (!m) return;
-    const a = m.next(performance.now(), this.objective);
-    this.modulated = a.values;
-    const current = this.stage.current;
-    this.stage.update({
-      settings: { dream: { ...current.dream, ...a.dream }, ...(a.blend !== undefined ? { blend: a.blend } : {}) },
-      // Without a driven objective, the page's layer (a schedule's may have replaced it last frame).
-      objective: a.objective ?? this.objective,
-    });
-    if (a.iterations !== undefined && a.iterations !== this.maxIterations) {
-      this.maxIterations = a.iterations;
-      this.controller.setLevels(levelLadder(a.iterations, undefined, this.minSteps));
-    }
-  }
-
-  private async dreamOne(frame: LiveFrame): Promise<void> {
-    const level = this.controller.level;
-    const t0 = performance.now();
-    // Capture, decode and the wait for the dream loop, on the wall clock the source stamped.
-    this.profile.add('capture+queue', Math.max(0, Date.now() - frame.capturedAt));
-    const size = workingSize(frame.width, frame.height, level.scale);
-    if (size.width !== this.lastWorking.width || size.height !== this.lastWorking.height) {
-      // A new working size keeps the dream going: the carried state is resized rather than
-      // dropped, so a controller step costs neither a fresh (slow) frame nor the dream's depth.
-      const snap = this.stage.snapshot();
-      if (snap) this.stage.restore(rescaleState(snap, size.width, size.height));
-    }
-    this.lastWorking = size;
-    this.stage.update({ settings: { frameIterations: level.iterations } });
-    const small = size.width === frame.width && size.height === frame.height ? frame : resizeFrame(frame, size.width, size.height);
-    const t1 = performance.now();
-    const dreamedSmall = await this.stage.process(small);
-    const t2 = performance.now();
-    const data = small === frame ? dreamedSmall.data : addUpscaledResidual(frame, small, dreamedSmall.data);
-    const dreamMs = performance.now() - t0;
-    const timings = this.stage.lastReport?.timings;
-    this.profile.add('scale', t1 - t0);
-    if (timings) {
-      this.profile.add('flow', timings.flow);
-      this.profile.add('warp', timings.warp);
-      this.profile.add('dream', timings.dream);
-    }
-    this.profile.add('upscale', performance.now() - t2);
-    this.profile.add('frame', dreamMs);
-    // Fresh frames (the first, scene cuts) take the full --iterations: not what a frame costs.
-    if (!this.stage.lastReport?.fresh) this.controller.observe(dreamMs / 1000);
-    const now = performance.now();
-    this.recent.push(now);
-    if (this.recent.length > 64) this.recent.shift();
-    const out: DreamedFrame = {
-      ...frame,
-      data,
-      seq: this.seq++,
-      level: this.controller.index,
-      dreamMs,
-      workingWidth: size.width,
-      workingHeight: size.height,
-      dreamedAt: Date.now(),
-    };
-    this.opts.onFrame(out);
-    await this.maybeMeasureGain(frame.origin, small.data, dreamedSmall.data, size.width, size.height);
-  }
-
-  private async maybeMeasureGain(origin: LiveFrame['origin'], input: Uint8Array, output: Uint8Array, width: number, height: number): Promise<void> {
-    const every = this.opts.gainEverySeconds ?? 0;
-    const now = performance.now();
-    // A browser frame is measured as soon as possible: it is the one a visitor is looking at.
-    const due = every > 0 && (now - this.lastGainAt >= every * 1000 || (origin === 'browser' && this.gain.browser === undefined));
-    if (!due) return;
-    this.lastGainAt = now;
-    try {
-      const g = await dreamGain(this.runner, fromBytes(width, height, input), fromBytes(width, height, output), this.objective);
-      this.profile.add('gain', performance.now() - now);
-      if (g !== undefined) this.gain[origin] = g;
-    } catch (err) {
-      this.opts.onWarning?.(`dream gain not measured: ${(err as Error).message}`);
-    }
-  }
 }
 
-/** Bilinear resize of an RGB24 frame (same maths as the dream's octaves). Pure. */
-export function resizeFrame<F extends LiveFrame>(frame: F, width: number, height: number): F {
-  const img = resize(fromBytes(frame.width, frame.height, frame.data), width, height);
-  return { ...frame, width, height, data: toBytes(img) };
-}
+/** What the run loop hands the live outputs: the adaptive stage's dreamed frame and the frame that went in. */
+type LiveChained = ChainedFrame<LiveFrame, DreamedFrame>;
 
-/** The temporal stage's carried state at another working size (bilinear). Pure. */
-export function rescaleState(state: TemporalState, width: number, height: number): TemporalState {
-  if (state.width === width && state.height === height) return state;
-  const input = resize(fromBytes(state.width, state.height, state.previousInput), width, height);
-  const dreamed = resize(createImage(state.width, state.height, state.previousDream), width, height);
-  return { ...state, width, height, previousInput: toBytes(input), previousDream: dreamed.data };
-}
-
-/**
- * Full-size output from a dream at a smaller working size: the full-size input plus the
- * upscaled residual (dream − input), so the scene keeps its full sharpness and only the
- * hallucination is upscaled. Pure.
- */
-export function addUpscaledResidual(full: LiveFrame, small: LiveFrame, dreamedSmall: Uint8Array): Uint8Array {
-  const residual = subtract(fromBytes(small.width, small.height, dreamedSmall), fromBytes(small.width, small.height, small.data));
-  const up = resize(residual, full.width, full.height);
-  return toBytes(add(fromBytes(full.width, full.height, full.data), up));
+/** The dreamed frame the adaptive stage gave, without the run loop's link to its input. */
+function dreamedOf(chained: LiveChained): DreamedFrame {
+  const { input: _input, ...dreamed } = chained;
+  return dreamed;
 }

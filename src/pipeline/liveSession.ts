@@ -157,8 +157,9 @@ export async function startLive(opts: LiveOptions): Promise<LiveSession> {
     // Outputs must not stop the show: a failing recording or push is reported and dropped.
     const outputFailed = (err: Error): void => warn(err.message);
     for (const o of wanted) parts.outputs.push(await LIVE_OUTPUTS[o.kind].open(o.target, opts.size, opts.fps, outputFailed, carrySound ? parts.sound : undefined));
-    // Every output is a Sink whose write never blocks: the viewers' JPEG first, then the paced ones.
-    const sinks: Array<Sink<DreamedFrame>> = [server.sink, ...parts.outputs];
+    // Every output is a Sink whose write never blocks: the viewers' JPEG first, then the paced
+    // ones, then the caller's callback.
+    const sinks: Array<Sink<DreamedFrame>> = [server.sink, ...parts.outputs, ...(opts.onFrame ? [callbackSink(opts.onFrame)] : [])];
     const scheduler = new LiveScheduler(r, objective, temporal, {
       fps: opts.fps,
       adaptive: opts.adaptive ?? true,
@@ -168,10 +169,7 @@ export async function startLive(opts: LiveOptions): Promise<LiveSession> {
       gainEverySeconds: opts.gainEverySeconds ?? 5,
       modulation,
       onWarning: warn,
-      onFrame: (f) => {
-        for (const s of sinks) void s.write(f);
-        opts.onFrame?.(f);
-      },
+      sinks,
       stage: opts.stage ? opts.stage(r, objective) : new TemporalDreamStage(r, objective, temporal),
     });
     await scheduler.warmUp(opts.size.width, opts.size.height);
@@ -193,6 +191,18 @@ export async function startLive(opts: LiveOptions): Promise<LiveSession> {
     await abortParts(parts);
     throw err;
   }
+}
+
+/** The caller's per-frame callback as a live output (it must not block). */
+function callbackSink(onFrame: (frame: DreamedFrame) => void): Sink<DreamedFrame> {
+  return {
+    write: (frame) => {
+      onFrame(frame);
+      return Promise.resolve();
+    },
+    close: () => Promise.resolve(),
+    abort: () => Promise.resolve(),
+  };
 }
 
 /** The live server on the options' address (a busy port fails before the model loads). */

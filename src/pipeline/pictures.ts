@@ -1,17 +1,18 @@
 /**
  * Picture jobs: an image source (a file or a synthetic start) into an image sink, and a folder
- * source into a folder sink. Each picture is dreamed whole by the stage plan's dream settings and
- * carries its recipe (recipe.ts).
+ * source into a folder sink, through the one run loop (runLoop.ts; the picture frames, dreaming
+ * and sink are pictureLoop.ts). Each picture is dreamed whole by the stage plan's dream settings
+ * and carries its recipe (recipe.ts).
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { extname, join, resolve } from 'node:path';
-import { dream, dreamGain } from '../dream/deepdream.js';
 import { describe, type Objective } from '../dream/objectives.js';
 import { createRunner, type GradientRunner } from '../dream/runner.js';
 import { missingFile, Stopped, UserError, writeError } from '../errors.js';
 import { parseSize } from '../media/size.js';
-import { checkImageOutput, imageFormatOf, writeImage } from '../sinks/imageFile.js';
+import type { Frame } from '../frame.js';
+import { checkImageOutput, imageFormatOf } from '../sinks/imageFile.js';
 import { confirmReplace } from '../sinks/outputGuard.js';
 import { besideOutput } from '../paths.js';
 import { writeAtomic } from './checkpoint.js';
@@ -20,7 +21,9 @@ import { objectiveOf, runnerOptionsOf } from './dream.js';
 import { checkDreamMemory, pictureSize } from './footprint.js';
 import { pictureCostLine } from './estimate.js';
 import { Progress } from './progress.js';
-import { makeRecipe, recipeProvenance, startPicture } from './recipe.js';
+import { pictureDreaming, pictureFrame, PictureSink, type PictureFrame, type PictureHooks } from './pictureLoop.js';
+import { startPicture } from './recipe.js';
+import { runLoop } from './runLoop.js';
 import type { JobResult, RunOptions } from './job.js';
 import { section as folderSink } from './sinks/folder.js';
 import { section as imageSink } from './sinks/image.js';
@@ -28,7 +31,7 @@ import { section as folderSource } from './sources/folder.js';
 import { section as imageSource } from './sources/image.js';
 import type { PipelineSpec } from './spec/fields.js';
 import { sinkSettings, sourceSettings } from './spec/settings.js';
-import { stagePlan } from './stages.js';
+import { stagePlan, stagesOf, type StageChain, type StagePlan } from './stages.js';
 
 const STILL_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp', '.tif', '.tiff', '.avif'];
 
@@ -52,12 +55,19 @@ export async function runImageJob(spec: PipelineSpec, opts: RunOptions): Promise
     const steps = plan.settings.iterations * plan.settings.octaves;
     const progress = new Progress('dreaming', steps, opts.quiet);
     let done = 0;
-    const result = await dream(runner, image, obj, plan.settings, (p) => progress.update(++done, `octave ${p.octave}/${p.octaves}`), opts.signal);
-    progress.done();
-    if (opts.signal?.aborted) throw new Stopped();
-    const gain = await dreamGain(runner, image, result, obj, plan.settings.tile);
-    const recipe = makeRecipe('image', start, result, runner, plan.dream, obj, plan.settings, gain);
-    await writeImage(output, result, recipeProvenance(recipe, output));
+    const hooks: PictureHooks = {
+      onProgress: (p) => progress.update(++done, `octave ${p.octave}/${p.octaves}`),
+      signal: opts.signal,
+      onDreamed: () => {
+        progress.done();
+        if (opts.signal?.aborted) throw new Stopped();
+      },
+    };
+    const sink = new PictureSink({ command: 'image', runner, objective: obj, dream: plan.dream, settings: plan.settings });
+    await runLoop(picturesOf([pictureFrame(image, 0, start, output)]), pictureStages(plan, runner, obj, hooks), [sink]);
+    // A dream keeps the size of the picture it starts from.
+    const result = { width: image.width, height: image.height };
+    const gain = sink.lastGain;
     const summary = {
       output,
       width: result.width,
@@ -125,30 +135,32 @@ export async function runStillsJob(spec: PipelineSpec, opts: RunOptions): Promis
   try {
     const obj = await objectiveOf(plan.dream, runner);
     const progress = new Progress('dreaming', names.length, opts.quiet, 'pictures');
-    const gains: number[] = [];
     let skipped = 0;
-    for (const [i, name] of names.entries()) {
-      const target = join(output, name);
-      if (opts.resume && existsSync(target)) {
-        skipped++;
-      } else {
+    let current = 0;
+    // The folder's pictures in order; a resume skips those already there.
+    async function* pictures(): AsyncGenerator<Frame> {
+      for (const [i, name] of names.entries()) {
+        current = i;
+        const target = join(output, name);
+        if (opts.resume && existsSync(target)) {
+          skipped++;
+          progress.update(i + 1, name);
+          continue;
+        }
         const picture = join(input, name);
         const image = await readImage(picture, size);
-        let result: Awaited<ReturnType<typeof dream>>;
-        try {
-          result = await dream(runner, image, obj, plan.settings, undefined, opts.signal);
-        } catch (err) {
-          if (err instanceof Stopped) throw new Stopped(`stopped after ${i} of ${names.length} pictures; run the same command with --resume to continue`);
-          throw err;
-        }
-        const gain = await dreamGain(runner, image, result, obj, plan.settings.tile);
-        if (gain !== undefined) gains.push(gain);
-        // Each picture carries the settings that made it, like "dreamflow image" output does.
-        const recipe = makeRecipe('stills', { input: picture, from: null, size: source.size ?? null }, result, runner, plan.dream, obj, plan.settings, gain);
-        await writeImage(target, result, recipeProvenance(recipe, target));
+        yield pictureFrame(image, i, { input: picture, from: null, size: source.size ?? null }, target);
       }
-      progress.update(i + 1, name);
     }
+    const onWritten = (frame: PictureFrame): void => progress.update(frame.index + 1, names[frame.index]);
+    const sink = new PictureSink({ command: 'stills', runner, objective: obj, dream: plan.dream, settings: plan.settings, onWritten });
+    try {
+      await runLoop(pictures(), pictureStages(plan, runner, obj, { signal: opts.signal }), [sink]);
+    } catch (err) {
+      if (err instanceof Stopped) throw new Stopped(`stopped after ${current} of ${names.length} pictures; run the same command with --resume to continue`);
+      throw err;
+    }
+    const gains = sink.gains;
     progress.done();
     // Every picture is dreamed: nothing left to resume.
     await rm(settingsFile, { force: true });
@@ -163,6 +175,16 @@ export async function runStillsJob(spec: PipelineSpec, opts: RunOptions): Promis
   } finally {
     await runner.close();
   }
+}
+
+/** The spec's stage chain made by the registry, its dream stage dreaming each picture whole (pictureLoop.ts). */
+function pictureStages(plan: StagePlan, runner: GradientRunner, objective: Objective, hooks: PictureHooks): StageChain {
+  return stagesOf(plan, { runner, objective, dreaming: pictureDreaming(hooks) });
+}
+
+/** A picture source of frames already read. */
+async function* picturesOf(frames: readonly PictureFrame[]): AsyncGenerator<Frame> {
+  yield* frames;
 }
 
 /** What every picture job reports besides its outputs: time, gain, engine, model, objective, seed. */

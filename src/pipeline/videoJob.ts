@@ -12,7 +12,7 @@ import { TemporalDreamStage, type TemporalSettings } from '../temporal/stage.js'
 import { CheckpointStore, workDirFor, type JobProgress } from './checkpoint.js';
 import type { Frame, Rational, Sink } from '../frame.js';
 import { checkWritableFolder } from '../sinks/writable.js';
-import { runLoop, type ChainedFrame } from './runLoop.js';
+import { runLoop, untilStopped, type ChainedFrame } from './runLoop.js';
 import { frameGain, SegmentSink } from './segmentSink.js';
 import type { ChainStage } from './stageModule.js';
 import { DreamingStage } from './stages/dream.js';
@@ -256,7 +256,7 @@ export async function runVideoJob(runner: GradientRunner, objective: Objective, 
     size,
     fps: input.fps,
     stage,
-    gain: (i, o) => Promise.race([frameGain(runner, objective, i, o, opts.temporal.dream.tile), aborted]),
+    gain: (i, o) => untilStopped(frameGain(runner, objective, i, o, opts.temporal.dream.tile), aborted),
     onFrame: (done) => opts.onFrame?.(done, input.frames),
     output: opts.output,
     join: {
