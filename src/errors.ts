@@ -102,17 +102,20 @@ export class Stopped extends UserError {
 }
 
 /**
- * `work`, unless `signal` aborts first: then a Stopped error at once. The work itself goes on
- * to its end unwatched (a tile in a worker finishes; the runner's close waits for it).
+ * `work`, unless `signal` aborts first: then the error `stopped` makes (read when the abort
+ * comes; default a Stopped error) at once. The work itself goes on to its end unwatched (a tile in
+ * a worker finishes; the runner's close waits for it). Not `Promise.race` against a promise of the
+ * abort: every race leaves a reaction on that promise holding its result, so a job-long race
+ * would keep every frame of the job reachable; the listener here goes when the wait ends.
  */
-export function unlessStopped<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+export function unlessStopped<T>(work: Promise<T>, signal: AbortSignal | undefined, stopped: () => Error = () => new Stopped()): Promise<T> {
   if (!signal) return work;
   if (signal.aborted) {
     work.catch(() => undefined);
-    return Promise.reject(new Stopped());
+    return Promise.reject(stopped());
   }
   return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(new Stopped());
+    const onAbort = (): void => reject(stopped());
     signal.addEventListener('abort', onAbort, { once: true });
     work.then(
       (v) => {

@@ -89,26 +89,29 @@ describe('stages and sinks added by a module each', () => {
 });
 
 describe('the run loop over a long job', () => {
-  it('keeps no frame alive after it is written, though a job-long stop promise is raced at every frame', async () => {
+  it('keeps no frame alive after it is written, though a job-long stop signal is watched at every frame', async () => {
     // In a child with --expose-gc, so that what stays reachable can be measured after a collection.
     const script = `
-      import { runLoop, untilStopped } from ${JSON.stringify(pathToFileURL(join(ROOT, 'dist/src/pipeline/runLoop.js')).href)};
-      const stop = new Promise(() => {});
+      import { runLoop } from ${JSON.stringify(pathToFileURL(join(ROOT, 'dist/src/pipeline/runLoop.js')).href)};
+      import { unlessStopped } from ${JSON.stringify(pathToFileURL(join(ROOT, 'dist/src/errors.js')).href)};
+      const job = new AbortController();
       async function* frames() { for (let i = 0; i < 120; i++) yield { index: i, ptsSeconds: i, width: 1, height: 1, data: new Uint8Array(1 << 20) }; }
       const stage = { process: async (f) => ({ ...f, data: new Uint8Array(1 << 20) }) };
       const sink = { write: async () => undefined, close: async () => undefined, abort: async () => undefined };
-      const written = await runLoop(frames(), stage, [sink], { abort: stop });
+      const written = await runLoop(frames(), stage, [sink], { signal: job.signal, stopped: () => new Error('stopped') });
       global.gc();
-      let rejectStop; const stopped = new Promise((_, r) => (rejectStop = r)); stopped.catch(() => undefined);
-      setTimeout(() => rejectStop(new Error('stopped')), 10);
-      const late = await untilStopped(new Promise((r) => setTimeout(r, 200, 'late')), stopped).catch((e) => e.message);
-      const after = await untilStopped(Promise.resolve('after'), stopped).catch((e) => e.message);
+      const stop = new AbortController();
+      setTimeout(() => stop.abort(), 10);
+      const stopped = () => new Error('stopped');
+      const late = await unlessStopped(new Promise((r) => setTimeout(r, 200, 'late')), stop.signal, stopped).catch((e) => e.message);
+      const after = await unlessStopped(Promise.resolve('after'), stop.signal, stopped).catch((e) => e.message);
       console.log(JSON.stringify({ written, megabytes: process.memoryUsage().arrayBuffers / 2 ** 20, late, after }));`;
     const r = spawnSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as { written: number; megabytes: number; late: string; after: string };
     expect(out.written).toBe(120);
-    // 240 MiB went through; a leak keeps all of it (Promise.race against the stop keeps each frame).
+    // 240 MiB went through; a leak keeps all of it (a Promise.race against a job-long stop promise
+    // keeps each frame).
     expect(out.megabytes).toBeLessThan(16);
     // The stop still wins over slow work, and answers at once once it has come.
     expect([out.late, out.after]).toEqual(['stopped', 'stopped']);

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { layer } from '../src/dream/objectives.js';
 import { ffmpegRun } from '../src/media/run.js';
 import { LiveModulator, RunningLoudness, nextLoudness, normalisedLoudness, PEAK_MEMORY_SECONDS, SILENCE_FLOOR } from '../src/pipeline/liveModulation.js';
-import { modulationOf } from '../src/pipeline/modulate.js';
+import { modulationOf } from '../src/pipeline/schedule.js';
 import { parseScheduleFlag } from '../src/pipeline/schedule.js';
 import { runCli } from './helpers/cli.js';
 import { healthz, sleep, startLiveCommand, waitFor } from './helpers/live.js';

@@ -1,3 +1,4 @@
+import { backendNamed } from '../engine/backend.js';
 import { GraphBuilder } from '../engine/onnx/graph.js';
 import { loadOrt, probeDevice, SessionCache, type OnnxDevice } from '../engine/onnx/runtime.js';
 import { UserError } from '../errors.js';
@@ -83,7 +84,7 @@ export class OnnxNetwork {
   /** Load ONNX Runtime and the model's graphs' weights in this thread, for the TileEngine seam. */
   static async open(manifest: ModelManifest, opts: { dir: string; device: OnnxDevice; threads: number }): Promise<OnnxNetwork> {
     const ort = loadOrt();
-    if (!ort) throw new UserError('backend "onnx" needs onnxruntime-node, which did not load; reinstall with npm ci, or use --backend wasm');
+    if (!ort) throw new UserError(backendNamed('onnx')!.missing);
     return OnnxNetwork.load(ort, manifest, opts.dir, { device: opts.device, threads: opts.threads });
   }
 

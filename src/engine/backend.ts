@@ -9,8 +9,9 @@ const require = createRequire(import.meta.url);
 type Tfjs = typeof import('@tensorflow/tfjs-core');
 
 /**
- * tfjs, loaded when a tfjs backend is first activated: the spec, --help and the ONNX engine read
- * the table below without paying for it.
+ * The tfjs union package (the gradients of every op), loaded when a tfjs backend is first
+ * activated: the spec and --help read the table below without it. tfjs-core itself is loaded by
+ * the objective terms (dream/terms/) on any path that dreams.
  */
 async function tfjs(): Promise<Tfjs> {
   // tfjs-core's Node build ships no gradient functions; the union package's Node bundle registers
@@ -190,6 +191,9 @@ export type BackendRequest = 'auto' | BackendName;
 
 export const BACKEND_REQUESTS: readonly BackendRequest[] = ['auto', ...BACKENDS.map((b) => b.name)];
 
+/** The backends in the order `auto` tries them. */
+export const AUTO_ORDER: ReadonlyArray<(typeof BACKENDS)[number]> = [...BACKENDS].sort((a, b) => a.autoRank - b.autoRank);
+
 /** The backend called `name`; undefined for `auto` or an unknown name. */
 export function backendNamed(name: string): (typeof BACKENDS)[number] | undefined {
   return BACKENDS.find((b) => b.name === name);
@@ -206,7 +210,7 @@ export async function initBackend(request: BackendRequest = 'auto'): Promise<Bac
   if (!BACKEND_REQUESTS.includes(request)) {
     throw new UserError(`unknown backend "${String(request)}": use one of ${BACKEND_REQUESTS.join(', ')}`);
   }
-  const tried = [...BACKENDS].sort((a, b) => a.autoRank - b.autoRank).filter((b) => request === 'auto' || b.name === request);
+  const tried = AUTO_ORDER.filter((b) => request === 'auto' || b.name === request);
   for (const backend of tried) {
     if (await backend.activate(request !== 'auto')) return backend.name;
     if (request === backend.name) throw new UserError(backend.missing);

@@ -148,7 +148,7 @@ export async function runFarm(opts: FarmOptions): Promise<FarmResult> {
   const have = new Set<number>();
   let queue: SegmentQueue | undefined;
   try {
-    const segments = await SegmentStore.open(layout.output, store, { queue: queueName, farmId, secret: opts.secret, size: layout.size });
+    const segments = await SegmentStore.open(layout.output, store, { queue: queueName, farmId, secret: opts.secret, size: layout.size, frameBytes: layout.frameBytes });
     for (const n of segments.collected(plan)) have.add(n);
     const pieces = await cutPieces(layout.input, layout.pieces.edges, layout.pieces.splitTimes, new Set(layout.pieces.uses.flat()), segments.dir);
     // Workers get the guide's bytes: the spec they carry names it by the shipped file's name.
@@ -158,7 +158,7 @@ export async function runFarm(opts: FarmOptions): Promise<FarmResult> {
     const alreadyDone = have.size + plan.filter((s) => !have.has(s.index) && stored.has(s.index)).length;
     const totalFrames = range.end - range.first;
     opts.onPlan?.({ farmId, segments: plan.length, frames: totalFrames, alreadyDone });
-    const stall = new StallWatch(queue, plan, have, { stallMs: (opts.stallSeconds ?? DEFAULT_STALL_SECONDS) * 1000, queueName, onWarning: opts.onWarning });
+    const stall = new StallWatch(queue, { stallMs: (opts.stallSeconds ?? DEFAULT_STALL_SECONDS) * 1000, onWarning: opts.onWarning });
     const joiner = new Joiner(segments, layout, video);
     const run: FarmRun = { opts, layout, segments, queue, joiner, stall, have };
     while (have.size < plan.length) {

@@ -8,7 +8,6 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { checkedObjective, dreamOf } from '../pipeline/dream.js';
-import { workDirFor } from '../pipeline/checkpoint.js';
 import { specInputs } from '../pipeline/run.js';
 import { sourceSettings, type PipelineSpec } from '../pipeline/spec.js';
 import { section as videoSource } from '../pipeline/sources/video.js';
@@ -17,6 +16,7 @@ import { guardOutputs, type OverwritePolicy } from '../sinks/outputGuard.js';
 import { readImage } from '../sources/image.js';
 import { DEFAULT_WARMUP, runFarm, type FarmOptions, type FarmResult } from './coordinator.js';
 import { measureFarm } from './metrics.js';
+import { farmDirFor } from './segmentStore.js';
 import { farmVideoOf } from './settings.js';
 
 export interface FarmJobOptions extends Omit<FarmOptions, 'spec'> {
@@ -51,7 +51,7 @@ export async function runFarmJob(given: PipelineSpec, opts: FarmJobOptions): Pro
   const video = farmVideoOf(spec);
   // The output guard, before anything is queued: not an input, writable, replaced only with -y
   // (a rerun that picks up the queue's state continues its own), and locked against a second farm.
-  const claim = await guardOutputs([{ path: video.output, continues: existsSync(`${workDirFor(video.output)}-farm`) }], {
+  const claim = await guardOutputs([{ path: video.output, continues: existsSync(farmDirFor(video.output)) }], {
     inputs: specInputs(spec),
     overwrite: opts.overwrite,
   });

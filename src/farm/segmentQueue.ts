@@ -51,6 +51,21 @@ export class SegmentQueue {
     this.prefix = `${layout.farmId}-`;
   }
 
+  /** The farm's segments, in order. */
+  get plan(): readonly SegmentPlan[] {
+    return this.layout.plan;
+  }
+
+  /** Segments collected (the set shared with the run that collects them). */
+  get have(): ReadonlySet<number> {
+    return this.opts.have;
+  }
+
+  /** The BullMQ queue's name. */
+  get name(): string {
+    return this.opts.queue;
+  }
+
   private pieceOf(i: number): SourcePiece {
     const p = this.opts.pieces.get(i)!;
     return { key: pieceKey(this.opts.queue, this.layout.farmId, i), bytes: p.bytes, sha256: p.sha256, frames: p.frames, format: p.format };

@@ -11,7 +11,7 @@ import { FrameEncoder } from '../media/encoder.js';
 import { packFrames } from './dissolve.js';
 import type { SegmentJob, SegmentPart } from './protocol.js';
 
-export class SegmentSink implements Sink {
+export class SegmentPartsSink implements Sink {
   private readonly head: Uint8Array[] = [];
   private readonly tail: Uint8Array[] = [];
 
@@ -19,12 +19,21 @@ export class SegmentSink implements Sink {
     private readonly d: SegmentJob,
     private readonly bodyPath: string,
     private readonly encoder: FrameEncoder | undefined,
+    private readonly onSegmentFrame: (at: number) => Promise<void>,
   ) {}
 
-  /** The body may be empty (a segment no longer than the dissolves): then no file is made. */
-  static async open(d: SegmentJob, bodyPath: string, encoding: Size & { fps: Rational; codec: string; crf: number | undefined }): Promise<SegmentSink> {
+  /**
+   * The body may be empty (a segment no longer than the dissolves): then no file is made.
+   * `onSegmentFrame` is told each frame of [first, end) once taken (the job's progress).
+   */
+  static async open(
+    d: SegmentJob,
+    bodyPath: string,
+    encoding: Size & { fps: Rational; codec: string; crf: number | undefined },
+    onSegmentFrame: (at: number) => Promise<void>,
+  ): Promise<SegmentPartsSink> {
     const encoder = d.tailFrom > d.first ? await FrameEncoder.open(bodyPath, { ...encoding, faststart: false }) : undefined;
-    return new SegmentSink(d, bodyPath, encoder);
+    return new SegmentPartsSink(d, bodyPath, encoder, onSegmentFrame);
   }
 
   /** A dreamed frame, numbered as a single-machine run numbers it (from the job's `indexBase`). */
@@ -33,6 +42,7 @@ export class SegmentSink implements Sink {
     if (at < this.d.first) this.head.push(frame.data);
     else if (at >= this.d.tailFrom) this.tail.push(frame.data);
     else await this.encoder!.write(frame);
+    if (at >= this.d.first) await this.onSegmentFrame(at);
   }
 
   async close(): Promise<void> {

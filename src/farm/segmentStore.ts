@@ -35,16 +35,21 @@ export function hasCut(s: SegmentPlan): boolean {
   return s.first > s.warmupFrom;
 }
 
+/** The coordinator's work folder for `output`: beside the output's own work folder. Pure. */
+export function farmDirFor(output: string): string {
+  return `${workDirFor(output)}-farm`;
+}
+
 export class SegmentStore {
   private constructor(
     readonly dir: string,
     private readonly redis: Redis,
-    private readonly where: { queue: string; farmId: string; secret: FarmSecret; size: Size },
+    private readonly where: { queue: string; farmId: string; secret: FarmSecret; size: Size; frameBytes: number },
   ) {}
 
   /** The store's folder next to the output; another farm's leftovers there are cleared. */
-  static async open(output: string, redis: Redis, where: { queue: string; farmId: string; secret: FarmSecret; size: Size }): Promise<SegmentStore> {
-    const dir = `${workDirFor(output)}-farm`;
+  static async open(output: string, redis: Redis, where: { queue: string; farmId: string; secret: FarmSecret; size: Size; frameBytes: number }): Promise<SegmentStore> {
+    const dir = farmDirFor(output);
     const marker = join(dir, 'farm.json');
     let previous: string | undefined;
     try {
@@ -85,10 +90,9 @@ export class SegmentStore {
    * Returns why it is refused, or undefined once its parts are on disk.
    */
   async collect(s: SegmentPlan): Promise<string | undefined> {
-    const { farmId, size } = this.where;
+    const { farmId, size, frameBytes } = this.where;
     const key = resultKey(this.where.queue, farmId, s.index);
     const frames = partFrames(s);
-    const frameBytes = size.width * size.height * 3;
     for (const part of SEGMENT_PARTS) {
       const length = await this.redis.hstrlen(key, part);
       const cap = partCap(frames[part], frameBytes);

@@ -5,7 +5,6 @@
  * (docs/architecture.md, "The farm's trust boundary").
  */
 import { UserError } from '../errors.js';
-import type { SegmentPlan } from './plan.js';
 import { SegmentQueue } from './segmentQueue.js';
 
 /** Times one segment's job may complete without a result reaching the coordinator before it stops. */
@@ -18,14 +17,13 @@ export class StallWatch {
 
   constructor(
     private readonly queue: SegmentQueue,
-    private readonly plan: readonly SegmentPlan[],
-    private readonly have: ReadonlySet<number>,
-    private readonly opts: { stallMs: number; queueName: string; onWarning?: ((message: string) => void) | undefined },
+    private readonly opts: { stallMs: number; onWarning?: ((message: string) => void) | undefined },
   ) {}
 
   /** One look after a poll: `done` the stored results it saw, `active` the segments being dreamed. */
   async check(done: ReadonlySet<number>, active: number, framesDone: number): Promise<void> {
-    const { plan, have, queue } = this;
+    const { queue } = this;
+    const { plan, have } = queue;
     const mark = `${have.size}/${framesDone}`;
     if (active > 0 || mark !== this.progressMark) {
       this.progressMark = mark;
@@ -44,7 +42,7 @@ export class StallWatch {
       if (times > STALL_REQUEUES) {
         await queue.abandon();
         throw new UserError(
-          `segment ${s.index + 1}/${plan.length}: its job completed ${times} times without a result reaching the coordinator (a job replayed under another id, or a client that is not a dreamflow worker, answers queue ${this.opts.queueName}); stopped with ${have.size} of ${plan.length} segments collected`,
+          `segment ${s.index + 1}/${plan.length}: its job completed ${times} times without a result reaching the coordinator (a job replayed under another id, or a client that is not a dreamflow worker, answers queue ${queue.name}); stopped with ${have.size} of ${plan.length} segments collected`,
         );
       }
     }

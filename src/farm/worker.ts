@@ -19,20 +19,20 @@ import type { Redis } from 'ioredis';
 import { createRunner, type GradientRunner, type RunnerOptions } from '../dream/runner.js';
 import { UserError } from '../errors.js';
 import type { Size } from '../media/decoder.js';
-import { probe } from '../media/probe.js';
+import { probe, type MediaInfo } from '../media/probe.js';
 import { loadOpenCv } from '../flow/cv.js';
 import { loadManifest } from '../models/manifest.js';
-import type { Frame, Sink, Stage } from '../frame.js';
+import type { Frame, Stage } from '../frame.js';
 import { objectiveOf } from '../pipeline/dream.js';
 import { checkDreamMemory } from '../pipeline/footprint.js';
 import { runLoop } from '../pipeline/runLoop.js';
 import { workingSize } from '../pipeline/videoJob.js';
 import { validateSpec, type PipelineSpec } from '../pipeline/spec.js';
-import { createStage, stagePlan, type StagePlan } from '../pipeline/stages.js';
+import { stagePlan, stagesOf, type StagePlan } from '../pipeline/stages.js';
 import { RefusedJob, openJob, resultMac, type FarmSecret } from './auth.js';
 import { PieceDecoder } from './pieces.js';
 import { PROTOCOL_VERSION, RESULT_TTL_SECONDS, doneKey, jobIdOf, resultKey, type SegmentJob, type SegmentPart, type SegmentResult, type SignedJob } from './protocol.js';
-import { SegmentSink } from './segmentSink.js';
+import { SegmentPartsSink } from './segmentSink.js';
 import { farmVideoOf, type FarmVideo } from './settings.js';
 import { MAX_GUIDE_BYTES, MAX_PIECE_BYTES, fetchShipped } from './source.js';
 import { connectRedis, connectionOptions, type RedisTarget } from './redis.js';
@@ -185,18 +185,19 @@ export class FarmWorker {
     const spent = (): { seconds: number; maxEventLoopStallMs: number } => ({ seconds: (performance.now() - started) / 1000, maxEventLoopStallMs: Math.round(stall.max / 1e6) });
     const dir = await mkdtemp(join(tmpdir(), `${TEMP_PREFIX}${process.pid}-`));
     const pieces = new PieceDecoder();
-    let sink: SegmentSink | undefined;
+    let sink: SegmentPartsSink | undefined;
     // Each segment makes its own objective: its guide features and graphs go with the segment.
     let release: (() => Promise<void>) | undefined;
     try {
-      const { paths, plan, size } = await this.fetchInput(d, checked, video, dir);
+      const { paths, plan, size, media } = await this.fetchInput(d, checked, video, dir);
       const runner = await this.runnerFor({ ...this.opts.machine, model: plan.dream.model });
       const objective = await objectiveOf(plan.dream, runner);
       release = () => runner.release(objective);
-      const stage = createStage(plan, runner, objective);
-      sink = await SegmentSink.open(d, join(dir, 'segment.mp4'), { ...size, fps: d.fps, codec: video.codec, crf: video.crf });
-      const source = pieces.frames(paths, { size, maxFrames: d.end - d.decodeFrom, onWarning: (m) => this.opts.log(`${label}: ${m}`) });
-      await this.dream(job, d, source, stage, sink);
+      const stage = stagesOf(plan, { runner, objective });
+      const progress = (at: number): Promise<void> => job.updateProgress(at + 1 - d.first);
+      sink = await SegmentPartsSink.open(d, join(dir, 'segment.mp4'), { ...size, fps: d.fps, codec: video.codec, crf: video.crf }, progress);
+      const source = pieces.frames(paths, { size, maxFrames: d.end - d.decodeFrom, onWarning: (m) => this.opts.log(`${label}: ${m}`), firstMedia: media });
+      await this.dream(d, source, stage, sink);
       await sink.close();
       return await this.storeResult(d, await sink.parts(), label, spent);
     } catch (err) {
@@ -219,9 +220,10 @@ export class FarmWorker {
   /**
    * The job's pieces (and guide image) fetched into `dir` and checked against their signed
    * hashes, the stage plan with the shipped guide, and the working size: the pieces' own size
-   * under the spec's `size`, as the coordinator reads it from the whole input.
+   * under the spec's `size`, as the coordinator reads it from the whole input; and the first
+   * piece's probe, which its decoder reuses.
    */
-  private async fetchInput(d: SegmentJob, checked: StagePlan, video: FarmVideo, dir: string): Promise<{ paths: string[]; plan: StagePlan; size: Size }> {
+  private async fetchInput(d: SegmentJob, checked: StagePlan, video: FarmVideo, dir: string): Promise<{ paths: string[]; plan: StagePlan; size: Size; media: MediaInfo }> {
     const store = this.store!;
     const paths: string[] = [];
     for (const [i, piece] of d.pieces.entries()) {
@@ -246,19 +248,17 @@ export class FarmWorker {
       if (err instanceof UserError) throw new Error(err.message);
       throw err;
     }
-    return { paths, plan, size };
+    return { paths, plan, size, media };
   }
 
   /**
    * The one run loop (pipeline/runLoop.ts): the piece source through the stage chain into the
-   * segment sink, frames [warmupFrom, end) of it, and the job's progress after each frame.
+   * segment sink (which reports the job's progress), frames [warmupFrom, end) of it.
    */
-  private async dream(job: Job<SignedJob, SegmentResult>, d: SegmentJob, source: AsyncIterable<Frame>, stage: Stage, sink: SegmentSink): Promise<void> {
+  private async dream(d: SegmentJob, source: AsyncIterable<Frame>, stage: Stage, sink: SegmentPartsSink): Promise<void> {
     const expected = d.end - d.decodeFrom;
     const frameSeconds = d.fps.den / d.fps.num;
     let decoded = 0;
-    const stopped = new Promise<never>((_, reject) => this.stopController.signal.addEventListener('abort', () => reject(new Stopping()), { once: true }));
-    stopped.catch(() => undefined);
     if (this.stopController.signal.aborted) throw new Stopping();
     // Frame numbers as a single-machine run gives them: the per-frame jitter seed depends on it.
     const select = (frame: Frame, ordinal: number): Frame | undefined => {
@@ -268,15 +268,7 @@ export class FarmWorker {
       const index = at - d.indexBase;
       return { ...frame, index, ptsSeconds: index * frameSeconds };
     };
-    const progress: Sink = {
-      write: async (frame) => {
-        const at = frame.index + d.indexBase;
-        if (at >= d.first) await job.updateProgress(at + 1 - d.first);
-      },
-      close: async () => undefined,
-      abort: async () => undefined,
-    };
-    await runLoop(source, stage, [sink, progress], { select, abort: stopped });
+    await runLoop(source, stage, [sink], { select, signal: this.stopController.signal, stopped: () => new Stopping() });
     if (decoded !== expected) throw new Error(`decoded ${decoded} of the ${expected} frames from frame ${d.decodeFrom} of the shipped pieces`);
   }
 

@@ -321,10 +321,6 @@ function formatSeconds(s: number): string {
 
 const OUTPUT_TIMESTAMP_COMPLAINT = /non monotonically increasing dts to muxer/;
 
-/** Seconds per frame of a rate. */
-export function frameDuration(fps: Rational): number {
-  return fps.den / fps.num;
-}
 
 function outputSize(media: MediaInfo, opts: DecodeOptions): Size {
   if (opts.size) return { width: opts.size.width, height: opts.size.height };

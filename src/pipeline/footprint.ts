@@ -5,7 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import sharp from 'sharp';
-import { backendNamed } from '../engine/backend.js';
+import { AUTO_ORDER, backendNamed } from '../engine/backend.js';
 import { checkMemory, type DreamFootprint, type MemoryEstimate } from '../dream/memory.js';
 import { parseSize, targetSize, type SizeSpec } from '../media/size.js';
 import { dreamOf, dreamSettingsOf, type DreamSpec } from './dream.js';
@@ -18,11 +18,12 @@ import { sourceSettings } from './spec/settings.js';
 
 /**
  * The worker threads a runner will start for a dream stage: its backend's default
- * (engine/backend.ts, BACKENDS `workers`), auto counted as onnx, which it picks wherever it loads.
+ * (engine/backend.ts, BACKENDS `workers`), auto counted as its first choice, which loads wherever
+ * dreamflow installs.
  */
 export function plannedWorkers(d: Pick<DreamSpec, 'backend' | 'workers'>): number {
   if (d.workers !== undefined) return d.workers;
-  return backendNamed(d.backend === 'auto' ? 'onnx' : d.backend)!.workers(availableParallelism());
+  return (d.backend === 'auto' ? AUTO_ORDER[0]! : backendNamed(d.backend)!).workers(availableParallelism());
 }
 
 /** What decides the memory of dreaming `size` pictures or frames with the dream stage `d`. */

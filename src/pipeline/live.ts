@@ -8,37 +8,24 @@
 import type { Objective } from '../dream/objectives.js';
 import type { GradientRunner } from '../dream/runner.js';
 import { Latest } from '../latest.js';
-import type { RollingProfile } from '../metrics/profile.js';
 import type { ControlChanges, LiveControls } from '../server/protocol.js';
 import type { DreamedFrame, LiveFrame, LiveSource, Sink } from '../frame.js';
-import type { TemporalDreamStage, TemporalSettings } from '../temporal/stage.js';
-import type { ControllerOptions, LiveLevel } from './liveController.js';
-import type { LiveModulator } from './liveModulation.js';
-import { AdaptiveStage, type AdaptiveStats } from './liveStage.js';
+import type { TemporalDreamStage } from '../temporal/stage.js';
+import { AdaptiveStage, type AdaptiveOptions, type AdaptiveStats } from './liveStage.js';
 import { runLoop, type ChainedFrame } from './runLoop.js';
 
-export interface SchedulerOptions {
-  /** Target frames per second. */
-  fps: number;
-  /** Adapt steps and resolution to hold fps (default true). */
-  adaptive?: boolean;
-  controller?: ControllerOptions;
-  /** The quality ladder (default: levelLadder of the temporal settings' frameIterations). */
-  levels?: LiveLevel[];
-  /** The quality floor: gradient steps per frame the controller never goes below (default 1). */
-  minSteps?: number;
-  /** Measure the dream gain of a frame every this many seconds (0: never). Costs two forward passes. */
-  gainEverySeconds?: number;
+/** The adaptive stage's options (liveStage.ts), and what the scheduler itself does with frames. */
+export interface SchedulerOptions extends AdaptiveOptions {
   /** Browser camera frames take over from the --input source while they arrive (ms of grace). */
   browserHoldMs?: number;
-  /** Schedules and reaction (liveModulation.ts): what drives settings frame by frame, over the page's controls. */
-  modulation?: LiveModulator | undefined;
   /**
    * Where each dreamed frame goes, as soon as it is ready, in this order. Their write must not
-   * block (frame.ts, Sink): it is not awaited. Closing them is the caller's.
+   * block (frame.ts, Sink): it is not awaited, and a rejection is reported (onWarning). Closing
+   * them is the caller's.
    */
   sinks: ReadonlyArray<Sink<DreamedFrame>>;
-  onWarning?: (message: string) => void;
+  /** Each dreamed frame after the sinks have it (tests and benchmarks); must not block. */
+  onFrame?: ((frame: DreamedFrame) => void) | undefined;
   /** The dreaming stage, made by the stage registry (pipeline/stages.ts, createLiveStage). */
   stage: TemporalDreamStage;
 }
@@ -62,27 +49,12 @@ export class LiveScheduler {
   private stopped = false;
   private failure: Error | undefined;
   private primaryEnded = false;
-  private hasPrimary = false;
   private lastBrowserAt = -Infinity;
   private preempted = 0;
 
-  constructor(runner: GradientRunner, objective: Objective, temporal: TemporalSettings, opts: SchedulerOptions) {
+  constructor(runner: GradientRunner, objective: Objective, opts: SchedulerOptions) {
     this.opts = opts;
-    this.adaptive = new AdaptiveStage(runner, objective, temporal, opts.stage, {
-      fps: opts.fps,
-      adaptive: opts.adaptive,
-      controller: opts.controller,
-      levels: opts.levels,
-      minSteps: opts.minSteps,
-      gainEverySeconds: opts.gainEverySeconds,
-      modulation: opts.modulation,
-      onWarning: opts.onWarning,
-    });
-  }
-
-  /** Where each frame's time goes (rolling). */
-  get profile(): RollingProfile {
-    return this.adaptive.profile;
+    this.adaptive = new AdaptiveStage(runner, objective, opts.stage, opts);
   }
 
   /**
@@ -90,7 +62,6 @@ export class LiveScheduler {
    * frames take priority over it while they keep coming.
    */
   addSource(source: LiveSource, role: 'primary' | 'browser'): void {
-    if (role === 'primary') this.hasPrimary = true;
     void (async () => {
       try {
         for await (const frame of source) {
@@ -148,10 +119,6 @@ export class LiveScheduler {
     return this.primaryEnded;
   }
 
-  get usesPrimary(): boolean {
-    return this.hasPrimary;
-  }
-
   stop(): void {
     this.stopped = true;
     this.slot.close();
@@ -167,20 +134,14 @@ export class LiveScheduler {
   }
 
   /**
-   * The outputs, each handed the frame without waiting for it (a frame goes to viewers as soon
-   * as it is dreamed), then the dream gain, which the loop waits for before the next frame.
+   * The outputs and the caller's callback, handed the frame without waiting (a frame goes to
+   * viewers as soon as it is dreamed), then the dream gain, which the loop waits for before the
+   * next frame.
    */
   private sinks(): Array<Sink<LiveChained>> {
-    const outputs = this.opts.sinks.map((sink): Sink<LiveChained> => ({
-      write: (chained) => {
-        void sink.write(dreamedOf(chained));
-        return Promise.resolve();
-      },
-      close: () => Promise.resolve(),
-      abort: () => Promise.resolve(),
-    }));
+    const { sinks, onFrame, onWarning } = this.opts;
     const gain: Sink<LiveChained> = { write: () => this.adaptive.measureGain(), close: () => Promise.resolve(), abort: () => Promise.resolve() };
-    return [...outputs, gain];
+    return [fanOut(sinks, onFrame, onWarning), gain];
   }
 
   private fail(err: Error): void {
@@ -192,8 +153,21 @@ export class LiveScheduler {
 /** What the run loop hands the live outputs: the adaptive stage's dreamed frame and the frame that went in. */
 type LiveChained = ChainedFrame<LiveFrame, DreamedFrame>;
 
-/** The dreamed frame the adaptive stage gave, without the run loop's link to its input. */
-function dreamedOf(chained: LiveChained): DreamedFrame {
-  const { input: _input, ...dreamed } = chained;
-  return dreamed;
+/**
+ * One sink over the live outputs: the dreamed frame, without the run loop's link to its input,
+ * to each output in order without waiting (a rejection is reported, never left unhandled), then
+ * to the callback. Closing the outputs is the session's.
+ */
+function fanOut(outputs: ReadonlyArray<Sink<DreamedFrame>>, onFrame: ((frame: DreamedFrame) => void) | undefined, onWarning: ((message: string) => void) | undefined): Sink<LiveChained> {
+  const failed = (err: unknown): void => onWarning?.(`live output: ${err instanceof Error ? err.message : String(err)}`);
+  return {
+    write: (chained) => {
+      const { input: _input, ...dreamed } = chained;
+      for (const output of outputs) output.write(dreamed).catch(failed);
+      onFrame?.(dreamed);
+      return Promise.resolve();
+    },
+    close: () => Promise.resolve(),
+    abort: () => Promise.resolve(),
+  };
 }

@@ -11,8 +11,8 @@ import type { Objective } from '../dream/objectives.js';
 import { UserError } from '../errors.js';
 import { probe } from '../media/probe.js';
 import type { LiveInput } from '../sources/live.js';
-import { DrivenObjective, type Modulation } from './modulate.js';
-import { reactionValue, settle, valueAt } from './schedule.js';
+import { DrivenObjective } from './modulate.js';
+import { reactionValue, settle, valueAt, type Modulation } from './schedule.js';
 
 /** Seconds the running peak takes to fall to 1/e: a loud passage stops setting the scale after about this long. */
 export const PEAK_MEMORY_SECONDS = 10;

@@ -26,12 +26,15 @@ import type { DreamedFrame, LiveFrame, Sink } from '../frame.js';
 import { LiveScheduler } from './live.js';
 import type { ControllerOptions, LiveLevel } from './liveController.js';
 import type { JobResult, RunOptions } from './job.js';
+import { section as pushSink } from './sinks/push.js';
+import { section as recordSink } from './sinks/record.js';
 import { MIN_TOKEN_LENGTH, section as viewersSink } from './sinks/viewers.js';
 import { parseLiveSize, section as liveSource } from './sources/live.js';
 import type { PipelineSpec } from './spec/fields.js';
 import { sinkSettings, sourceSettings } from './spec/settings.js';
 import { createLiveStage, stagePlan } from './stages.js';
-import { layerObjectives, type Modulation } from './modulate.js';
+import { layerObjectives } from './modulate.js';
+import type { Modulation } from './schedule.js';
 import { checkLiveSound, liveModulationProblem, LiveModulator, RunningLoudness } from './liveModulation.js';
 
 export interface LiveOptions {
@@ -49,7 +52,7 @@ export interface LiveOptions {
   token?: string | undefined;
   viewerToken?: string | undefined;
   allowedOrigins?: readonly string[] | undefined;
-  /** Recordings and pushes: each a kind of LIVE_OUTPUTS and its path or URL (liveOutputsOf). */
+  /** Recordings and pushes: each a kind of LIVE_OUTPUTS and its path or URL. */
   outputs?: readonly LiveOutputRequest[];
   /** A runner, or how to make one (made after the port is bound, so a busy port fails fast; closed with the session). */
   runner: GradientRunner | (() => Promise<GradientRunner>);
@@ -97,16 +100,14 @@ export interface LiveSession {
  * Sink wrapped in a PacedWriter (sinks/paced.ts), itself a Sink whose `write` never blocks.
  */
 interface LiveOutput {
-  /** The field of the sink's section that names the target (a path, a URL). */
-  field: string;
   check(target: string): void;
   open(target: string, size: { width: number; height: number }, fps: number, onError: (err: Error) => void, sound?: PcmFeed): Promise<PacedWriter<LiveFrame>>;
 }
 
 /** The live loop's outputs by sink kind (the `viewers` sink is the hub's JPEG sink, `LiveServer.sink`). */
-export const LIVE_OUTPUTS = {
-  record: { field: 'path', check: (path) => checkLiveRecording(path), open: (path, size, fps, onError, sound) => openRecording(path, size, fps, onError, sound) },
-  push: { field: 'url', check: (url) => void parsePushTarget(url), open: (url, size, fps, onError, sound) => openPush(parsePushTarget(url), size, fps, onError, sound) },
+const LIVE_OUTPUTS = {
+  record: { check: (path) => checkLiveRecording(path), open: (path, size, fps, onError, sound) => openRecording(path, size, fps, onError, sound) },
+  push: { check: (url) => void parsePushTarget(url), open: (url, size, fps, onError, sound) => openPush(parsePushTarget(url), size, fps, onError, sound) },
 } satisfies Record<string, LiveOutput>;
 
 export type LiveOutputKind = keyof typeof LIVE_OUTPUTS;
@@ -120,10 +121,11 @@ export interface LiveOutputRequest {
  * The live outputs a spec's sinks ask for, in the order of LIVE_OUTPUTS (records open before
  * pushes), the first sink of each kind.
  */
-export function liveOutputsOf(sinks: ReadonlyArray<Readonly<Record<string, unknown>>>): LiveOutputRequest[] {
+function liveOutputsOf(spec: PipelineSpec): LiveOutputRequest[] {
+  const targets: Record<LiveOutputKind, string | undefined> = { record: sinkSettings(spec, recordSink)?.path, push: sinkSettings(spec, pushSink)?.url };
   return (Object.keys(LIVE_OUTPUTS) as LiveOutputKind[]).flatMap((kind) => {
-    const target = sinks.find((s) => s.kind === kind)?.[LIVE_OUTPUTS[kind].field];
-    return typeof target === 'string' && target !== '' ? [{ kind, target }] : [];
+    const target = targets[kind];
+    return target ? [{ kind, target }] : [];
   });
 }
 
@@ -158,9 +160,9 @@ export async function startLive(opts: LiveOptions): Promise<LiveSession> {
     const outputFailed = (err: Error): void => warn(err.message);
     for (const o of wanted) parts.outputs.push(await LIVE_OUTPUTS[o.kind].open(o.target, opts.size, opts.fps, outputFailed, carrySound ? parts.sound : undefined));
     // Every output is a Sink whose write never blocks: the viewers' JPEG first, then the paced
-    // ones, then the caller's callback.
-    const sinks: Array<Sink<DreamedFrame>> = [server.sink, ...parts.outputs, ...(opts.onFrame ? [callbackSink(opts.onFrame)] : [])];
-    const scheduler = new LiveScheduler(r, objective, temporal, {
+    // ones; the caller's callback after them (live.ts, fanOut).
+    const sinks: Array<Sink<DreamedFrame>> = [server.sink, ...parts.outputs];
+    const scheduler = new LiveScheduler(r, objective, {
       fps: opts.fps,
       adaptive: opts.adaptive ?? true,
       ...(opts.controller ? { controller: opts.controller } : {}),
@@ -170,6 +172,7 @@ export async function startLive(opts: LiveOptions): Promise<LiveSession> {
       modulation,
       onWarning: warn,
       sinks,
+      onFrame: opts.onFrame,
       stage: opts.stage ? opts.stage(r, objective) : new TemporalDreamStage(r, objective, temporal),
     });
     await scheduler.warmUp(opts.size.width, opts.size.height);
@@ -191,18 +194,6 @@ export async function startLive(opts: LiveOptions): Promise<LiveSession> {
     await abortParts(parts);
     throw err;
   }
-}
-
-/** The caller's per-frame callback as a live output (it must not block). */
-function callbackSink(onFrame: (frame: DreamedFrame) => void): Sink<DreamedFrame> {
-  return {
-    write: (frame) => {
-      onFrame(frame);
-      return Promise.resolve();
-    },
-    close: () => Promise.resolve(),
-    abort: () => Promise.resolve(),
-  };
 }
 
 /** The live server on the options' address (a busy port fails before the model loads). */
@@ -357,13 +348,12 @@ export async function runLiveJob(spec: PipelineSpec, opts: RunOptions): Promise<
     viewerToken,
     allowedOrigins: viewers.allowOrigin,
     server: { maxViewersPerAddress: viewers.viewersPerAddress },
-    outputs: liveOutputsOf(spec.sinks),
+    outputs: liveOutputsOf(spec),
     runner: () => createRunner(runnerOptionsOf(plan.dream, opts.quiet)),
     objective: (r) => {
       fastDevice = r.device !== 'cpu';
       return objectiveOf(plan.dream, r);
     },
-    temporal: plan.temporal,
     stage: (r, objective) => createLiveStage(plan, r, objective),
     modulation,
     adaptive: source.adapt,

@@ -13,7 +13,7 @@ import { UserError } from '../errors.js';
 import { RollingProfile, type PhaseStats } from '../metrics/profile.js';
 import type { ControlChanges, LiveControls } from '../server/protocol.js';
 import type { DreamedFrame, LiveFrame, Stage } from '../frame.js';
-import type { TemporalDreamStage, TemporalSettings, TemporalState } from '../temporal/stage.js';
+import type { TemporalDreamStage, TemporalState } from '../temporal/stage.js';
 import { AdaptiveController, levelLadder, workingSize, type ControllerOptions, type LiveLevel } from './liveController.js';
 import type { LiveModulator } from './liveModulation.js';
 
@@ -23,7 +23,7 @@ export interface AdaptiveOptions {
   /** Adapt steps and resolution to hold fps (default true). */
   adaptive?: boolean | undefined;
   controller?: ControllerOptions | undefined;
-  /** The quality ladder (default: levelLadder of the temporal settings' frameIterations). */
+  /** The quality ladder (default: levelLadder of the dreaming stage's frameIterations). */
   levels?: LiveLevel[] | undefined;
   /** The quality floor: gradient steps per frame the controller never goes below (default 1). */
   minSteps?: number | undefined;
@@ -83,13 +83,12 @@ export class AdaptiveStage implements Stage<LiveFrame, DreamedFrame> {
   constructor(
     private readonly runner: GradientRunner,
     objective: Objective,
-    temporal: TemporalSettings,
     private readonly stage: TemporalDreamStage,
     private readonly opts: AdaptiveOptions,
   ) {
     this.objective = objective;
-    this.step = temporal.dream.step;
-    this.maxIterations = temporal.frameIterations;
+    this.step = stage.current.dream.step;
+    this.maxIterations = stage.current.frameIterations;
     this.minSteps = opts.minSteps ?? 1;
     this.controller = new AdaptiveController(opts.levels ?? levelLadder(this.maxIterations, undefined, this.minSteps), opts.fps, {
       enabled: opts.adaptive ?? true,

@@ -15,9 +15,6 @@ import { checkedObjective, type DreamSpec } from './dream.js';
 import { layerWeightsAt, reactionValue, settle, valueAt, type Modulation } from './schedule.js';
 import type { TunableStage } from './stageModule.js';
 
-export { DEFAULT_CROSSFADE, DEFAULT_REACT_SMOOTHING, modulationOf, type Modulation } from './schedule.js';
-export type { TunableStage } from './stageModule.js';
-
 /** Where the loudness comes from: a file's sound from `start`, at the job's frame rate. */
 export interface SoundSource {
   path: string;

@@ -20,11 +20,10 @@ import type { JobResult, RunOptions } from './job.js';
 import { formatSeconds, Progress } from './progress.js';
 import { dreamflowVersion, runnerWorkers } from './recipe.js';
 import { contactSheet, type SheetCell } from './sheet.js';
-import { withModulation } from './modulate.js';
 import { section as videoSink } from './sinks/video.js';
 import { section as videoSource } from './sources/video.js';
 import { argsOfSpec, sinkSettings, sourceSettings, type PipelineSpec } from './spec.js';
-import { createStage, stagePlan } from './stages.js';
+import { stagePlan, stagesOf } from './stages.js';
 import { rateOf, workingSize } from './videoJob.js';
 
 /** Frame numbers of `count` evenly spaced frames of `total`: the middle of each of `count` equal parts. */
@@ -60,7 +59,7 @@ export async function runVideoPreview(spec: PipelineSpec, count: number, opts: R
       const at = start + (index * fps.den) / fps.num;
       // A fresh stage per cell: each frame gets the full dream the video job gives a first frame.
       // With --schedule each cell has the settings of its time (modulate.ts; the sound is not read).
-      const stage = withModulation(createStage(plan, runner, objective), plan.modulation, { temporal: plan.temporal, objective }, plan.dream, undefined, start);
+      const stage = stagesOf(plan, { runner, objective, origin: start });
       const timeCarried = k === 0 && total > 1 && plan.temporal.flow;
       const decoder = await FrameDecoder.open(source.path, { start: at, size, rate, maxFrames: timeCarried ? 2 : 1 });
       try {

@@ -10,15 +10,12 @@
  * A kind's module, and what it imports, read the spec through `spec/fields.ts` and
  * `spec/settings.ts` only: this module imports the kinds, so importing it there would be a cycle.
  */
-export { parseBlur } from '../dream/priors.js';
 export { parseLiveSize } from './sources/live.js';
-export { SOURCE_KINDS, defineSection } from './spec/fields.js';
-export type { Field, FieldKind, FieldSpec, FieldValue, PipelineSpec, Role, Section, SectionConfig, SectionName, SectionSpec, SettingsOf, SourceKind } from './spec/fields.js';
-export { sinkSettings, sourceKindOf, sourceSettings, stageSettings, valueOf } from './spec/settings.js';
-export { SOURCE_RULES, sectionSpec, sections } from './spec/kinds.js';
-export { problemWith, validateSpec } from './spec/validate.js';
-export { COMMAND_LAYOUTS, commandOf, type CommandLayout, type PresetCommand, type RunFlags } from './spec/commands.js';
-export { clockSeconds, flagOptions, sectionFromValues, specFromArgs, suggestFlags, type FlagValues } from './spec/flags.js';
+export type { PipelineSpec, SectionConfig, SourceKind } from './spec/fields.js';
+export { sinkSettings, sourceKindOf, sourceSettings, stageSettings } from './spec/settings.js';
+export { validateSpec } from './spec/validate.js';
+export { COMMAND_LAYOUTS, commandOf, type PresetCommand } from './spec/commands.js';
+export { flagOptions, sectionFromValues, specFromArgs, suggestFlags } from './spec/flags.js';
 export { sectionWithDefaults, withDefaults } from './spec/defaults.js';
 export { argsOfSpec } from './spec/args.js';
 export { helpFor } from './spec/help.js';

@@ -12,11 +12,12 @@ import { TemporalDreamStage, type TemporalSettings } from '../temporal/stage.js'
 import type { ZoomMove } from '../temporal/zoom.js';
 import type { StereoMode } from '../vr/layout.js';
 import { dreamOf, dreamSettingsOf, type DreamSpec } from './dream.js';
-import { withModulation, type Modulation } from './modulate.js';
-import type { ChainStage, StageContext, StageSnapshot, TunableStage } from './stageModule.js';
+import { withModulation } from './modulate.js';
+import type { Modulation } from './schedule.js';
+import type { ChainStage, StageContext, StageSnapshot } from './stageModule.js';
 import { sectionWithDefaults, sourceKindOf, type PipelineSpec, type SectionConfig } from './spec.js';
 import { stageModule } from './stageRegistry.js';
-import { dreamOnly } from './stages/dream.js';
+import { DreamingStage, dreamOnly } from './stages/dream.js';
 import type { TemporalSpec } from './stages/temporal.js';
 import type { VrSpec } from './stages/vr.js';
 
@@ -35,8 +36,6 @@ export interface StagePlan {
   /** Keyframed schedules and audio reaction of the temporal stage (modulate.ts), when it has any. */
   modulation?: Modulation | undefined;
 }
-
-export { findStage, registerStage, stageModule, stageModules, stagesFor } from './stageRegistry.js';
 
 /** A stage's section as its module reads it: every field, defaults applied (a kind without fields in the spec table as given). */
 function settingsOf(spec: PipelineSpec, section: SectionConfig): SectionConfig {
@@ -84,9 +83,9 @@ export function stagesOf(plan: StagePlan, job: JobStages): StageChain {
  * where a module takes over the stage before it (`takesOver`, stageModule.ts); then each module's
  * `finish` has the last word on its group's stage.
  */
-export function composeStages(context: StageContext, sections: readonly SectionConfig[] = context.spec.stages, opts: { finish?: boolean } = {}): StageChain {
+export function composeStages(context: StageContext, opts: { finish?: boolean } = {}): StageChain {
   const links: Array<{ kinds: string[]; stage: ChainStage }> = [];
-  for (const section of sections) {
+  for (const section of context.spec.stages) {
     const module = stageModule(section.kind);
     const settings = settingsOf(context.spec, section);
     const last = links[links.length - 1];
@@ -149,23 +148,14 @@ export class StageChain implements ChainStage {
 }
 
 /**
- * The dreaming stage of a plan alone, as the farm, the preview and the live loop take it (their
- * settings move frame by frame through `update`): the spec's stages composed, without `finish`.
- */
-export function createStage(plan: StagePlan, runner: GradientRunner, objective: Objective, stereo: StereoMode = 'mono'): TunableStage {
-  const chain = composeStages({ spec: plan.spec, plan, runner, objective, stereo }, plan.spec.stages, { finish: false });
-  const only = chain.stages.length === 1 ? (chain.stages[0] as { inner?: TunableStage }).inner : undefined;
-  if (!only) throw new Error('createStage: the spec has stages besides its dreaming stages');
-  return only;
-}
-
-/**
  * The live loop's dreaming stage (live.ts, LiveScheduler): the spec's stages composed by the
- * registry. A live spec has a dream and maybe a temporal stage, so this is the temporal dream
- * stage, whose settings the adaptive controller and the page's controls move.
+ * registry, bare (no `finish`: the adaptive stage moves its settings frame by frame itself). A
+ * live spec has a dream and maybe a temporal stage, so this is the temporal dream stage.
  */
 export function createLiveStage(plan: StagePlan, runner: GradientRunner, objective: Objective): TemporalDreamStage {
-  const stage = createStage(plan, runner, objective);
-  if (!(stage instanceof TemporalDreamStage)) throw new Error('a live spec dreams with the temporal dream stage');
-  return stage;
+  const chain = composeStages({ spec: plan.spec, plan, runner, objective, stereo: 'mono' }, { finish: false });
+  const only = chain.stages.length === 1 ? chain.stages[0] : undefined;
+  const dreaming = only instanceof DreamingStage ? only.inner : undefined;
+  if (!(dreaming instanceof TemporalDreamStage)) throw new Error('a live spec dreams with the temporal dream stage');
+  return dreaming;
 }

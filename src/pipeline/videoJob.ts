@@ -3,7 +3,7 @@ import { dirname, extname, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
 import { describe as describeObjective, type Objective } from '../dream/objectives.js';
 import type { GradientRunner } from '../dream/runner.js';
-import { UserError, WriteError } from '../errors.js';
+import { unlessStopped, UserError, WriteError } from '../errors.js';
 import { FrameDecoder, evenFit, timingWarning, type Size } from '../media/decoder.js';
 import type { AudioSource } from '../media/encoder.js';
 import type { MediaInfo } from '../media/probe.js';
@@ -12,13 +12,10 @@ import { TemporalDreamStage, type TemporalSettings } from '../temporal/stage.js'
 import { CheckpointStore, workDirFor, type JobProgress } from './checkpoint.js';
 import type { Frame, Rational, Sink } from '../frame.js';
 import { checkWritableFolder } from '../sinks/writable.js';
-import { runLoop, untilStopped, type ChainedFrame } from './runLoop.js';
+import { runLoop, type ChainedFrame } from './runLoop.js';
 import { frameGain, SegmentSink } from './segmentSink.js';
 import type { ChainStage } from './stageModule.js';
 import { DreamingStage } from './stages/dream.js';
-
-/** A stage whose state can be committed after every frame and restored to resume a job. */
-export type ResumableStage = ChainStage;
 
 export interface VideoJobOptions {
   input: string;
@@ -44,7 +41,7 @@ export interface VideoJobOptions {
   onWarning?: (message: string) => void;
   signal?: AbortSignal | undefined;
   /** The stage chain (stages.ts, stagesOf; default: the temporal dream stage with `temporal`). */
-  createStage?: (runner: GradientRunner, objective: Objective, temporal: TemporalSettings) => ResumableStage;
+  createStage?: (runner: GradientRunner, objective: Objective, temporal: TemporalSettings) => ChainStage;
   /** Settings of a custom stage that change its output: part of the identity checked on resume. */
   stageIdentity?: unknown;
   /** MP4/MOV: index first (default true). */
@@ -214,17 +211,6 @@ async function openWork(dir: string, identity: Identity, stage: ChainStage, opts
   return { store, progress, encoding, reencode };
 }
 
-/** Rejects with Interrupted when `signal` aborts (how many frames are kept, read then). */
-function abortOn(signal: AbortSignal | undefined, committed: () => number, dir: string): Promise<never> {
-  const aborted = new Promise<never>((_, reject) => {
-    const onAbort = (): void => reject(new Interrupted(committed(), dir));
-    if (signal?.aborted) onAbort();
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-  aborted.catch(() => undefined);
-  return aborted;
-}
-
 /**
  * Dream a video file: decode → stage chain → segments committed frame by frame → segments
  * joined with the original audio into the output (atomically). Resumable: with `resume`, a run
@@ -249,14 +235,15 @@ export async function runVideoJob(runner: GradientRunner, objective: Objective, 
   if (timingNote) opts.onWarning?.(timingNote);
   await opts.onPlan?.({ frames: input.frames === undefined ? undefined : Math.max(0, input.frames - resumedFrom), width: size.width, height: size.height, resumedFrom });
   let sink: SegmentSink | undefined;
-  const aborted = abortOn(opts.signal, () => sink?.progress.nextFrame ?? 0, dir);
+  // How many frames are kept, read when the stop comes.
+  const interrupted = (): Error => new Interrupted(sink?.progress.nextFrame ?? 0, dir);
   sink = new SegmentSink({
     ...work,
     segmentFrames,
     size,
     fps: input.fps,
     stage,
-    gain: (i, o) => untilStopped(frameGain(runner, objective, i, o, opts.temporal.dream.tile), aborted),
+    gain: (i, o) => unlessStopped(frameGain(runner, objective, i, o, opts.temporal.dream.tile), opts.signal, interrupted),
     onFrame: (done) => opts.onFrame?.(done, input.frames),
     output: opts.output,
     join: {
@@ -266,7 +253,7 @@ export async function runVideoJob(runner: GradientRunner, objective: Objective, 
       reencode: work.reencode,
     },
   });
-  await dreamInto(sink, input, size, stage, { ...opts, aborted, resumeAt: resumedFrom, dir });
+  await dreamInto(sink, input, size, stage, { ...opts, interrupted, resumeAt: resumedFrom, dir });
   const done = sink.progress;
   try {
     await sink.close();
@@ -293,14 +280,14 @@ export async function runVideoJob(runner: GradientRunner, objective: Objective, 
  * The frames not yet committed, through the run loop into the segment sink. A failure keeps what
  * a resume needs; before a single frame is committed there is nothing to resume, so no work folder.
  */
-async function dreamInto(sink: SegmentSink, input: JobInput, size: Size, stage: ChainStage, o: VideoJobOptions & { aborted: Promise<never>; resumeAt: number; dir: string }): Promise<void> {
+async function dreamInto(sink: SegmentSink, input: JobInput, size: Size, stage: ChainStage, o: VideoJobOptions & { interrupted: () => Error; resumeAt: number; dir: string }): Promise<void> {
   let frames: (AsyncIterable<Frame> & { close(): Promise<void> }) | undefined;
   let more: Array<Sink<ChainedFrame>> = [];
   try {
     // Opened inside the try: a file that fails to decode leaves no work folder behind either.
     frames = await input.open(size, o.onWarning);
     more = (await o.sinks?.(size, input.fps)) ?? [];
-    await runLoop(frames, stage, [sink, ...more], { abort: o.aborted, select: (f) => (f.index < o.resumeAt ? undefined : f) });
+    await runLoop(frames, stage, [sink, ...more], { signal: o.signal, stopped: o.interrupted, select: (f) => (f.index < o.resumeAt ? undefined : f) });
     for (const s of more) await s.close();
   } catch (err) {
     await Promise.all(more.map((s) => s.abort().catch(() => undefined)));
@@ -364,4 +351,3 @@ export class Interrupted extends UserError {
   }
 }
 
-export { throughStage } from './runLoop.js';

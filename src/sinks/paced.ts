@@ -55,22 +55,12 @@ export class PacedWriter<F extends Frame = Frame> implements Sink<F> {
     this.stopping = true;
     this.wake?.();
     await this.loop;
+    // The last dreamed picture is kept even when the feed ended before its tick: a recording of a
+    // file played live ends on the file's last dream, not on the one before.
+    if (!this.failed && this.latest && !this.latestWritten) await this.writeLatest();
     if (this.failed) {
       await this.sink.abort();
       return;
-    }
-    // The last dreamed picture is kept even when the feed ended before its tick: a recording of a
-    // file played live ends on the file's last dream, not on the one before.
-    if (this.latest && !this.latestWritten) {
-      this.latestWritten = true;
-      try {
-        await this.sink.write(this.latest);
-        this.stats.written++;
-      } catch (err) {
-        this.onError(new Error(`${this.label}: ${err instanceof Error ? err.message : String(err)}`));
-        await this.sink.abort();
-        return;
-      }
     }
     await this.sink.close();
   }
@@ -83,22 +73,28 @@ export class PacedWriter<F extends Frame = Frame> implements Sink<F> {
   }
 
   private async run(): Promise<void> {
+    while (!this.stopping && !this.failed) {
+      const due = this.startedAt + this.stats.written * this.period;
+      const wait = due - performance.now();
+      if (wait > 0) await this.sleep(wait);
+      if (this.stopping) break;
+      await this.writeLatest();
+    }
+  }
+
+  /**
+   * The newest frame to the sink (counted a repeat when already written). A failing sink is
+   * reported once and marked failed: nothing more is written, and close() aborts it.
+   */
+  private async writeLatest(): Promise<void> {
+    if (this.latestWritten) this.stats.repeated++;
+    this.latestWritten = true;
     try {
-      while (!this.stopping) {
-        const due = this.startedAt + this.stats.written * this.period;
-        const wait = due - performance.now();
-        if (wait > 0) await this.sleep(wait);
-        if (this.stopping) break;
-        const frame = this.latest!;
-        if (this.latestWritten) this.stats.repeated++;
-        this.latestWritten = true;
-        await this.sink.write(frame);
-        this.stats.written++;
-      }
+      await this.sink.write(this.latest!);
+      this.stats.written++;
     } catch (err) {
       this.failed = true;
-      const e = err instanceof Error ? err : new Error(String(err));
-      this.onError(new Error(`${this.label}: ${e.message}`));
+      this.onError(new Error(`${this.label}: ${err instanceof Error ? err.message : String(err)}`));
     }
   }
 

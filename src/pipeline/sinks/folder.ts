@@ -1,5 +1,5 @@
 /** The folder sink: a folder of pictures, same names (docs/architecture.md, "The spec"). */
-import { defineSection, string, type SettingsOf } from '../spec/fields.js';
+import { defineSection, string } from '../spec/fields.js';
 
 export const section = defineSection({
   kind: 'folder',
@@ -7,5 +7,3 @@ export const section = defineSection({
   help: 'a folder of pictures, same names',
   fields: [string('path', 'output folder', { flag: 'output', required: true, short: 'o' })],
 });
-
-export type FolderSinkSettings = SettingsOf<typeof section>;

@@ -1,5 +1,5 @@
 /** The image sink: an image file (docs/architecture.md, "The spec"). */
-import { defineSection, string, type SettingsOf } from '../spec/fields.js';
+import { defineSection, string } from '../spec/fields.js';
 
 export const section = defineSection({
   kind: 'image',
@@ -7,5 +7,3 @@ export const section = defineSection({
   help: 'an image file',
   fields: [string('path', 'output image (.jpg, .png, .webp, .tif, .avif, .gif)', { flag: 'output', required: true, short: 'o' })],
 });
-
-export type ImageSinkSettings = SettingsOf<typeof section>;

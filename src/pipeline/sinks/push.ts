@@ -1,5 +1,5 @@
 /** The push sink: the live output streamed to a server (docs/architecture.md, "The spec"). */
-import { defineSection, string, type SettingsOf } from '../spec/fields.js';
+import { defineSection, string } from '../spec/fields.js';
 
 export const section = defineSection({
   kind: 'push',
@@ -7,5 +7,3 @@ export const section = defineSection({
   help: 'stream the live output',
   fields: [string('url', 'also stream it: rtmp://, srt://, udp:// or an HLS playlist .m3u8', { flag: 'push', required: true })],
 });
-
-export type PushSinkSettings = SettingsOf<typeof section>;

@@ -1,5 +1,5 @@
 /** The record sink: a recording of the live stream (docs/architecture.md, "The spec"). */
-import { defineSection, string, type SettingsOf } from '../spec/fields.js';
+import { defineSection, string } from '../spec/fields.js';
 
 export const section = defineSection({
   kind: 'record',
@@ -7,5 +7,3 @@ export const section = defineSection({
   help: 'record the live stream',
   fields: [string('path', 'also record the dreamed stream (.mp4, .mkv, .mov, .webm)', { flag: 'record', required: true })],
 });
-
-export type RecordSinkSettings = SettingsOf<typeof section>;

@@ -1,5 +1,5 @@
 /** The video sink: a video file with the source sound (docs/architecture.md, "The spec"). */
-import { defineSection, integer, string, type SettingsOf } from '../spec/fields.js';
+import { defineSection, integer, string } from '../spec/fields.js';
 
 export const section = defineSection({
   kind: 'video',
@@ -11,5 +11,3 @@ export const section = defineSection({
     integer('crf', 'quality, lower is better', { min: 0, max: 63, default: 18 }),
   ],
 });
-
-export type VideoSinkSettings = SettingsOf<typeof section>;

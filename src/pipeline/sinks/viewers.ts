@@ -1,5 +1,5 @@
 /** The viewers sink: the HTTP + WebSocket viewer hub of a live job (docs/architecture.md, "The spec"). */
-import { defineSection, integer, string, strings, type FieldValue, type SettingsOf } from '../spec/fields.js';
+import { defineSection, integer, string, strings, type FieldValue } from '../spec/fields.js';
 
 /** The shortest token (--token, --viewer-token or their environment variables) taken. */
 export const MIN_TOKEN_LENGTH = 8;
@@ -23,5 +23,3 @@ export const section = defineSection({
     }),
   ],
 });
-
-export type ViewersSinkSettings = SettingsOf<typeof section>;

@@ -1,6 +1,6 @@
 /** The image source: one picture, or a synthetic start (docs/architecture.md, "The spec"). */
 import { START_KINDS } from '../../sources/synthetic.js';
-import { choice, defineSection, INPUT_ALIASES, number, sizeField, string, type SettingsOf } from '../spec/fields.js';
+import { choice, defineSection, INPUT_ALIASES, number, sizeField, string } from '../spec/fields.js';
 
 export const section = defineSection({
   kind: 'image',
@@ -13,5 +13,3 @@ export const section = defineSection({
     sizeField('working size: N (fit the longer side) or WxH; with --from, N means NxN (default 224)'),
   ],
 });
-
-export type ImageSourceSettings = SettingsOf<typeof section>;

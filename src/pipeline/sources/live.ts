@@ -4,7 +4,7 @@
  */
 import { UserError } from '../../errors.js';
 import { NAMED_SIZES } from '../../media/size.js';
-import { boolean, defineSection, integer, number, string, userCheck, type SettingsOf } from '../spec/fields.js';
+import { boolean, defineSection, integer, number, string, userCheck } from '../spec/fields.js';
 
 /** Live sizes are exact, even (encoders need it) and bounded. */
 export function parseLiveSize(text: string): { width: number; height: number } {
@@ -37,5 +37,3 @@ export const section = defineSection({
     integer('minSteps', 'quality floor: gradient steps per frame never given up to hold --fps (the frame rate drops instead)', { min: 0, max: 8, default: 1 }),
   ],
 });
-
-export type LiveSourceSettings = SettingsOf<typeof section>;

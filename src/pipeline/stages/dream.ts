@@ -17,7 +17,6 @@ import type { Frame } from '../../frame.js';
 import { DEFAULT_TEMPORAL, TemporalDreamStage, type TemporalSettings, type TemporalState } from '../../temporal/stage.js';
 import type { ChainStage, StageModule, StageSnapshot, TunableStage } from '../stageModule.js';
 import { boolean, byLive, choice, defineSection, integer, number, string, userCheck, type SectionConfig, type SettingsOf, type SourceKind } from '../spec/fields.js';
-import { sourceKindOf } from '../spec/settings.js';
 
 /** `--class-score`: the scores classObjective (pipeline/dream.ts) raises. */
 const CLASS_SCORES: readonly ClassScore[] = ['logit', 'probability'];
@@ -139,9 +138,10 @@ export const stage: StageModule<DreamStageSettings> = {
   accepts: ['frame'],
   gives: 'dreamed',
   sources: ['image', 'folder', 'video', 'live', 'zoom'],
+  // Dreams with the plan's settings, to which every stage of the spec has added its part
+  // (stagePlan: the carry of a temporal stage, a vr stage's wrap-around).
   create: (context) => {
-    const temporal = dreamOnly(sourceKindOf(context.spec), context.plan.settings);
     const dreaming = context.dreaming ?? ((runner, objective, t) => new TemporalDreamStage(runner, objective, t));
-    return new DreamingStage(dreaming(context.runner, context.objective, temporal));
+    return new DreamingStage(dreaming(context.runner, context.objective, context.plan.temporal));
   },
 };

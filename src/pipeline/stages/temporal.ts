@@ -56,8 +56,9 @@ export const stage: StageModule<TemporalSpec> = {
   takesOver: ['dream'],
   // Settings over time: --schedule and --react (modulate.ts, schedule.ts).
   plan: (t, plan) => ({ ...plan, temporal: { ...plan.temporal, ...carryOf(t) }, modulation: modulationOf(t) }),
-  create: (_context, t, previous) => {
-    dreamingOf(previous, 'temporal').update({ settings: carryOf(t) });
+  // The dream stage before it already dreams with the carry (`plan` above added it).
+  create: (_context, _t, previous) => {
+    dreamingOf(previous, 'temporal');
     return previous!;
   },
   finish: (context, chained) => (context.modulate ? new DreamingStage(context.modulate(dreamingOf(chained, 'temporal'))) : chained),

@@ -41,7 +41,7 @@ export const stage: StageModule<VrSpec> = {
   create: (context, section, previous) => {
     dreamingOf(previous, 'vr');
     const vr: VrSettings = { projection: section.projection, stereo: context.stereo, eyeIterations: section.eyeIterations };
-    return new DreamingStage(new VrStage(context.runner, context.objective, { ...context.plan.temporal, wrapX: true }, vr));
+    return new DreamingStage(new VrStage(context.runner, context.objective, context.plan.temporal, vr));
   },
 };
 
